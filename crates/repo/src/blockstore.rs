@@ -1,0 +1,1 @@
+//! Block storage trait and in-memory implementation (see crate docs).

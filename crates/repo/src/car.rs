@@ -1,0 +1,1 @@
+//! Streaming CAR v1 reader and writer (see crate docs).

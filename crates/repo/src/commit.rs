@@ -1,0 +1,1 @@
+//! Commit v3 objects, signed and unsigned (see crate docs).
