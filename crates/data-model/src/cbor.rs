@@ -29,7 +29,10 @@ impl Default for Limits {
     fn default() -> Self {
         // 64 levels is far beyond any lexicon; 4 MiB covers the largest record (1 MB) and commit
         // CARs' individual blocks with room to spare.
-        Limits { max_depth: 64, max_size: 4 * 1024 * 1024 }
+        Limits {
+            max_depth: 64,
+            max_size: 4 * 1024 * 1024,
+        }
     }
 }
 
@@ -112,7 +115,9 @@ fn major_name(major: u8) -> &'static str {
 
 /// Compares two map keys in DAG-CBOR canonical order (length first, then bytewise).
 pub fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -133,7 +138,9 @@ impl Writer {
 
     /// An empty writer with preallocated capacity.
     pub fn with_capacity(n: usize) -> Self {
-        Writer { buf: Vec::with_capacity(n) }
+        Writer {
+            buf: Vec::with_capacity(n),
+        }
     }
 
     /// The encoded bytes.
@@ -286,7 +293,11 @@ impl<'a> Reader<'a> {
 
     /// Fails unless every byte has been consumed.
     pub fn finish(&self) -> Result<(), DecodeError> {
-        if self.is_empty() { Ok(()) } else { Err(DecodeError::Trailing) }
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::Trailing)
+        }
     }
 
     fn remaining(&self) -> usize {
@@ -304,7 +315,10 @@ impl<'a> Reader<'a> {
 
     /// The major type of the next item, without consuming it.
     pub fn peek_major(&self) -> Result<u8, DecodeError> {
-        self.input.get(self.pos).map(|b| b >> 5).ok_or(DecodeError::Eof)
+        self.input
+            .get(self.pos)
+            .map(|b| b >> 5)
+            .ok_or(DecodeError::Eof)
     }
 
     /// True if the next item is `null`.
@@ -365,7 +379,10 @@ impl<'a> Reader<'a> {
     fn expect(&mut self, want: u8, expected: &'static str) -> Result<u64, DecodeError> {
         let (major, arg) = self.head()?;
         if major != want {
-            return Err(DecodeError::UnexpectedType { expected, found: major_name(major) });
+            return Err(DecodeError::UnexpectedType {
+                expected,
+                found: major_name(major),
+            });
         }
         Ok(arg)
     }
@@ -383,7 +400,10 @@ impl<'a> Reader<'a> {
     pub fn read_null(&mut self) -> Result<(), DecodeError> {
         match self.head()? {
             (MAJOR_SIMPLE, 22) => Ok(()),
-            (major, _) => Err(DecodeError::UnexpectedType { expected: "null", found: major_name(major) }),
+            (major, _) => Err(DecodeError::UnexpectedType {
+                expected: "null",
+                found: major_name(major),
+            }),
         }
     }
 
@@ -392,7 +412,10 @@ impl<'a> Reader<'a> {
         match self.head()? {
             (MAJOR_SIMPLE, 20) => Ok(false),
             (MAJOR_SIMPLE, 21) => Ok(true),
-            (major, _) => Err(DecodeError::UnexpectedType { expected: "boolean", found: major_name(major) }),
+            (major, _) => Err(DecodeError::UnexpectedType {
+                expected: "boolean",
+                found: major_name(major),
+            }),
         }
     }
 
@@ -413,7 +436,10 @@ impl<'a> Reader<'a> {
                 let v = i64::try_from(v).map_err(|_| DecodeError::IntOutOfRange)?;
                 Ok(-1 - v)
             }
-            (major, _) => Err(DecodeError::UnexpectedType { expected: "integer", found: major_name(major) }),
+            (major, _) => Err(DecodeError::UnexpectedType {
+                expected: "integer",
+                found: major_name(major),
+            }),
         }
     }
 
@@ -454,12 +480,17 @@ impl<'a> Reader<'a> {
             return Err(DecodeError::UnsupportedTag(tag));
         }
         let bytes = self.read_bytes()?;
-        let (prefix, raw) = bytes.split_first().ok_or_else(|| DecodeError::InvalidCid("empty".into()))?;
+        let (prefix, raw) = bytes
+            .split_first()
+            .ok_or_else(|| DecodeError::InvalidCid("empty".into()))?;
         if *prefix != 0 {
-            return Err(DecodeError::InvalidCid("missing 0x00 multibase prefix".into()));
+            return Err(DecodeError::InvalidCid(
+                "missing 0x00 multibase prefix".into(),
+            ));
         }
         let mut cursor = raw;
-        let cid = Cid::read_bytes(&mut cursor).map_err(|e| DecodeError::InvalidCid(e.to_string()))?;
+        let cid =
+            Cid::read_bytes(&mut cursor).map_err(|e| DecodeError::InvalidCid(e.to_string()))?;
         if !cursor.is_empty() {
             return Err(DecodeError::InvalidCid("trailing bytes".into()));
         }
@@ -485,7 +516,9 @@ impl<'a> Reader<'a> {
         }
         let (major, arg) = self.head()?;
         Ok(match major {
-            MAJOR_UINT => Value::Integer(i64::try_from(arg).map_err(|_| DecodeError::IntOutOfRange)?),
+            MAJOR_UINT => {
+                Value::Integer(i64::try_from(arg).map_err(|_| DecodeError::IntOutOfRange)?)
+            }
             MAJOR_NEGINT => {
                 let v = i64::try_from(arg).map_err(|_| DecodeError::IntOutOfRange)?;
                 Value::Integer(-1 - v)
@@ -516,10 +549,10 @@ impl<'a> Reader<'a> {
                         return Err(DecodeError::MapKeyNotText);
                     }
                     let key = self.read_text()?;
-                    if let Some(p) = prev {
-                        if key_order(p, key) != std::cmp::Ordering::Less {
-                            return Err(DecodeError::MapKeyOrder);
-                        }
+                    if let Some(p) = prev
+                        && key_order(p, key) != std::cmp::Ordering::Less
+                    {
+                        return Err(DecodeError::MapKeyOrder);
                     }
                     prev = Some(key);
                     let v = self.read_value(max_depth - 1)?;

@@ -13,8 +13,8 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD_NO_PAD, GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD_NO_PAD};
 
 use crate::Value;
 
@@ -75,14 +75,19 @@ fn convert(json: &serde_json::Value, depth: usize) -> Result<Value, JsonError> {
         J::Number(n) => Value::Integer(number_to_i64(n)?),
         J::String(s) => Value::String(s.clone()),
         J::Array(items) => Value::List(
-            items.iter().map(|i| convert(i, depth - 1)).collect::<Result<_, _>>()?,
+            items
+                .iter()
+                .map(|i| convert(i, depth - 1))
+                .collect::<Result<_, _>>()?,
         ),
         J::Object(obj) => {
             if let Some(link) = obj.get("$link") {
                 if obj.len() != 1 {
                     return Err(JsonError::InvalidLink("extra fields beside $link".into()));
                 }
-                let s = link.as_str().ok_or_else(|| JsonError::InvalidLink("not a string".into()))?;
+                let s = link
+                    .as_str()
+                    .ok_or_else(|| JsonError::InvalidLink("not a string".into()))?;
                 let cid = crate::parse_cid(s).map_err(|e| JsonError::InvalidLink(e.to_string()))?;
                 return Ok(Value::Link(cid));
             }
@@ -90,8 +95,12 @@ fn convert(json: &serde_json::Value, depth: usize) -> Result<Value, JsonError> {
                 if obj.len() != 1 {
                     return Err(JsonError::InvalidBytes("extra fields beside $bytes".into()));
                 }
-                let s = bytes.as_str().ok_or_else(|| JsonError::InvalidBytes("not a string".into()))?;
-                let b = BASE64_INPUT.decode(s).map_err(|e| JsonError::InvalidBytes(e.to_string()))?;
+                let s = bytes
+                    .as_str()
+                    .ok_or_else(|| JsonError::InvalidBytes("not a string".into()))?;
+                let b = BASE64_INPUT
+                    .decode(s)
+                    .map_err(|e| JsonError::InvalidBytes(e.to_string()))?;
                 return Ok(Value::Bytes(b));
             }
             let mut map = BTreeMap::new();
@@ -119,7 +128,9 @@ fn number_to_i64(n: &serde_json::Number) -> Result<i64, JsonError> {
 }
 
 fn check_type_field(map: &BTreeMap<String, Value>) -> Result<(), JsonError> {
-    let Some(t) = map.get("$type") else { return Ok(()) };
+    let Some(t) = map.get("$type") else {
+        return Ok(());
+    };
     match t {
         Value::String(s) if !s.is_empty() => {
             if s == "blob" {
@@ -129,11 +140,19 @@ fn check_type_field(map: &BTreeMap<String, Value>) -> Result<(), JsonError> {
                 }
                 match map.get("mimeType") {
                     Some(Value::String(m)) if !m.is_empty() => {}
-                    _ => return Err(JsonError::InvalidBlob("mimeType must be a non-empty string".into())),
+                    _ => {
+                        return Err(JsonError::InvalidBlob(
+                            "mimeType must be a non-empty string".into(),
+                        ));
+                    }
                 }
                 match map.get("size") {
                     Some(Value::Integer(n)) if *n >= 0 => {}
-                    _ => return Err(JsonError::InvalidBlob("size must be a non-negative integer".into())),
+                    _ => {
+                        return Err(JsonError::InvalidBlob(
+                            "size must be a non-negative integer".into(),
+                        ));
+                    }
                 }
             }
             Ok(())

@@ -108,12 +108,22 @@ impl BlobRef {
                 Value::Integer(n) => *n,
                 _ => return None,
             };
-            return Some(BlobRef { cid, mime_type, size: Some(size), legacy: false });
+            return Some(BlobRef {
+                cid,
+                mime_type,
+                size: Some(size),
+                legacy: false,
+            });
         }
         if m.len() == 2 {
             let cid = crate::parse_cid(m.get("cid")?.as_str()?).ok()?;
             let mime_type = m.get("mimeType")?.as_str()?.to_owned();
-            return Some(BlobRef { cid, mime_type, size: None, legacy: true });
+            return Some(BlobRef {
+                cid,
+                mime_type,
+                size: None,
+                legacy: true,
+            });
         }
         None
     }

@@ -54,7 +54,24 @@ fn depth_is_bounded() {
 
 #[test]
 fn integer_extremes_round_trip() {
-    for n in [0, 23, 24, 255, 256, 65535, 65536, u32::MAX as i64, u32::MAX as i64 + 1, i64::MAX, -1, -24, -25, -256, -257, i64::MIN] {
+    for n in [
+        0,
+        23,
+        24,
+        255,
+        256,
+        65535,
+        65536,
+        u32::MAX as i64,
+        u32::MAX as i64 + 1,
+        i64::MAX,
+        -1,
+        -24,
+        -25,
+        -256,
+        -257,
+        i64::MIN,
+    ] {
         let v = Value::Integer(n);
         assert_eq!(decode(&encode(&v)).unwrap(), v, "{n}");
     }

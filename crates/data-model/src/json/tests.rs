@@ -14,7 +14,10 @@ fn bytes_padding_is_optional_on_input_and_absent_on_output() {
 
 #[test]
 fn integer_like_float_is_an_integer_and_real_float_is_not() {
-    assert_eq!(value_from_json(&serde_json::json!(123.0)).unwrap(), Value::Integer(123));
+    assert_eq!(
+        value_from_json(&serde_json::json!(123.0)).unwrap(),
+        Value::Integer(123)
+    );
     assert!(value_from_json(&serde_json::json!(1.5)).is_err());
     assert!(value_from_json(&serde_json::json!(u64::MAX)).is_err());
 }
