@@ -1,1 +1,3 @@
 //! Integration tests for the repo engine (vector-driven).
+
+mod car;
