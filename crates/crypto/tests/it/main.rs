@@ -3,6 +3,7 @@
 
 mod encodings;
 mod props;
+mod ts_interop;
 mod vectors;
 
 use crypto::Curve;
