@@ -84,6 +84,19 @@ fn digit(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The subtags of `s` with their byte offsets.
+fn subtags(s: &str) -> impl Iterator<Item = (usize, &str)> {
+    s.split('-').scan(0usize, |pos, sub| {
+        let at = *pos;
+        *pos += sub.len() + 1;
+        Some((at, sub))
+    })
+}
+
+fn is_variant(sub: &str) -> bool {
+    sub.len() >= 5 || (sub.len() == 4 && sub.as_bytes()[0].is_ascii_digit())
+}
+
 impl Language {
     fn check(s: &str) -> Result<(), LanguageError> {
         if s.is_empty() {
@@ -92,10 +105,8 @@ impl Language {
         if IRREGULAR.iter().any(|g| g.eq_ignore_ascii_case(s)) {
             return Ok(());
         }
-        // Subtags with their byte offsets; each must be 1-8 ASCII letters or digits.
-        let mut subtags = Vec::with_capacity(4);
-        let mut pos = 0;
-        for sub in s.split('-') {
+        // First pass: each subtag must be 1-8 ASCII letters or digits.
+        for (pos, sub) in subtags(s) {
             if sub.is_empty() {
                 return Err(malformed(
                     pos,
@@ -111,62 +122,45 @@ impl Language {
                     "subtag has a character other than ASCII letters and digits",
                 ));
             }
-            subtags.push((pos, sub));
-            pos += sub.len() + 1;
-        }
-        let mut rest = subtags.as_slice();
-
-        // privateuse = "x" 1*("-" 1*8alphanum), as a whole tag
-        if let Some(((_, first), tail)) = rest.split_first()
-            && first.eq_ignore_ascii_case("x")
-        {
-            return check_private_use(s.len(), tail);
         }
 
-        // language: 2-3 lowercase letters (see module docs), then up to three extlangs
-        let Some(((p, lang), tail)) = rest.split_first() else {
+        // Second pass: the structure, one optional part after another.
+        let mut it = subtags(s).peekable();
+        let Some((pos, first)) = it.next() else {
             return Err(LanguageError::Empty);
         };
-        if !(2..=3).contains(&lang.len()) || !lang.bytes().all(|b| b.is_ascii_lowercase()) {
+        // privateuse = "x" 1*("-" 1*8alphanum), as a whole tag
+        if first.eq_ignore_ascii_case("x") {
+            return check_private_use(s.len(), it.next());
+        }
+        // language: 2-3 lowercase letters (see module docs), then up to three extlangs
+        if !(2..=3).contains(&first.len()) || !first.bytes().all(|b| b.is_ascii_lowercase()) {
             return Err(malformed(
-                *p,
+                pos,
                 "primary language subtag must be 2 or 3 lowercase ASCII letters",
             ));
         }
-        rest = tail;
-        let mut extlangs = 0;
-        while let Some(((_, sub), tail)) = rest.split_first()
-            && extlangs < 3
-            && sub.len() == 3
-            && alpha(sub)
-        {
-            extlangs += 1;
-            rest = tail;
+        for _ in 0..3 {
+            if it
+                .next_if(|(_, sub)| sub.len() == 3 && alpha(sub))
+                .is_none()
+            {
+                break;
+            }
         }
         // script = 4ALPHA
-        if let Some(((_, sub), tail)) = rest.split_first()
-            && sub.len() == 4
-            && alpha(sub)
-        {
-            rest = tail;
-        }
+        it.next_if(|(_, sub)| sub.len() == 4 && alpha(sub));
         // region = 2ALPHA / 3DIGIT
-        if let Some(((_, sub), tail)) = rest.split_first()
-            && ((sub.len() == 2 && alpha(sub)) || (sub.len() == 3 && digit(sub)))
-        {
-            rest = tail;
-        }
-        // variant = 5*8alphanum / (DIGIT 3alphanum); no duplicates
+        it.next_if(|(_, sub)| (sub.len() == 2 && alpha(sub)) || (sub.len() == 3 && digit(sub)));
+        // variant = 5*8alphanum / (DIGIT 3alphanum); no duplicates. The Vec only allocates
+        // for tags that have variants; sorting keeps a hostile tag with thousands of them cheap.
         let mut variants: Vec<[u8; 8]> = Vec::new();
-        while let Some(((_, sub), tail)) = rest.split_first()
-            && (sub.len() >= 5 || (sub.len() == 4 && sub.as_bytes()[0].is_ascii_digit()))
-        {
+        while let Some((_, sub)) = it.next_if(|(_, sub)| is_variant(sub)) {
             let mut key = [0u8; 8];
             for (k, b) in key.iter_mut().zip(sub.bytes()) {
                 *k = b.to_ascii_lowercase();
             }
             variants.push(key);
-            rest = tail;
         }
         if variants.len() > 1 {
             variants.sort_unstable();
@@ -175,42 +169,44 @@ impl Language {
                 return Err(LanguageError::DuplicateVariant(name.collect()));
             }
         }
-        // extension = singleton 1*("-" 2*8alphanum); no singleton twice
+        // extension = singleton 1*("-" 2*8alphanum); no singleton twice (36 of them: a bitset)
         let mut seen: u64 = 0;
-        while let Some(((p, sub), tail)) = rest.split_first()
-            && sub.len() == 1
-            && !sub.eq_ignore_ascii_case("x")
+        while let Some((pos, sub)) =
+            it.next_if(|(_, sub)| sub.len() == 1 && !sub.eq_ignore_ascii_case("x"))
         {
             let single = sub.as_bytes()[0].to_ascii_lowercase();
-            let n = tail.iter().take_while(|(_, t)| t.len() >= 2).count();
+            let mut n = 0;
+            while it.next_if(|(_, sub)| sub.len() >= 2).is_some() {
+                n += 1;
+            }
             if n == 0 {
                 return Err(malformed(
-                    *p,
+                    pos,
                     "extension singleton needs at least one subtag of 2-8 characters",
                 ));
             }
-            let bit = 1u64
-                << (if single.is_ascii_digit() {
-                    single - b'0'
-                } else {
-                    single - b'a' + 10
-                });
+            let index = if single.is_ascii_digit() {
+                single - b'0'
+            } else {
+                single - b'a' + 10
+            };
+            let bit = 1u64 << index;
             if seen & bit != 0 {
                 return Err(LanguageError::DuplicateExtension(char::from(single)));
             }
             seen |= bit;
-            rest = &tail[n..];
         }
-        // privateuse = "x" 1*("-" 1*8alphanum), at the end
-        if let Some(((_, sub), tail)) = rest.split_first()
-            && sub.eq_ignore_ascii_case("x")
+        // privateuse = "x" 1*("-" 1*8alphanum), at the end (it takes every remaining subtag)
+        if it
+            .next_if(|(_, sub)| sub.eq_ignore_ascii_case("x"))
+            .is_some()
         {
-            return check_private_use(s.len(), tail);
+            return check_private_use(s.len(), it.next());
         }
-        match rest.first() {
+        match it.next() {
             None => Ok(()),
-            Some((p, _)) => Err(malformed(
-                *p,
+            Some((pos, _)) => Err(malformed(
+                pos,
                 "subtag is out of place (expected script, region, variant, extension or private use)",
             )),
         }
@@ -243,12 +239,12 @@ impl Language {
     }
 }
 
-/// The subtags after an `x` singleton: at least one, all already 1-8 alphanumerics.
-fn check_private_use(end: usize, tail: &[(usize, &str)]) -> Result<(), LanguageError> {
-    if tail.is_empty() {
-        return Err(malformed(end, "private-use 'x' needs at least one subtag"));
+/// After an `x` singleton: at least one subtag must follow (all are already 1-8 alphanumerics).
+fn check_private_use(end: usize, next: Option<(usize, &str)>) -> Result<(), LanguageError> {
+    match next {
+        Some(_) => Ok(()),
+        None => Err(malformed(end, "private-use 'x' needs at least one subtag")),
     }
-    Ok(())
 }
 
 string_type!(Language, LanguageError);

@@ -71,3 +71,15 @@ fn errors_say_what_is_wrong() {
     // a singleton inside private use is not an extension
     assert!("en-x-a-b-a-c".parse::<Language>().is_ok());
 }
+
+#[test]
+fn many_variants_stay_cheap() {
+    let variants: Vec<String> = (1000..10000).map(|n| n.to_string()).collect();
+    let tag = format!("en-{}", variants.join("-"));
+    assert!(tag.parse::<Language>().is_ok());
+    let dup = format!("{tag}-5555");
+    assert_eq!(
+        dup.parse::<Language>().unwrap_err(),
+        LanguageError::DuplicateVariant("5555".into())
+    );
+}
