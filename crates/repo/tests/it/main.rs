@@ -1,3 +1,4 @@
 //! Integration tests for the repo engine (vector-driven).
 
 mod car;
+mod commit_proofs;

@@ -1,0 +1,320 @@
+//! Diff between two MST roots: which nodes were created and deleted, which records changed, and
+//! the sync-1.1 proof sets a `#commit` must carry.
+//!
+//! The node diff walks both trees level by level from the top, skipping every subtree whose
+//! root CID appears at the same level in the other tree (equal CIDs mean equal subtrees, and a
+//! node can occur only once in a tree). Work is proportional to the number of changed nodes,
+//! not to the size of the trees.
+//!
+//! The proof sets follow `mst-test-suite` (`README.upstream.md`):
+//! - `proof_nodes`: for each changed record, the nodes of the new tree on the path from the root
+//!   towards the key, as a verifier walks it (stopping one level below the key's height when the
+//!   key is absent): inclusion proofs for created/updated records, exclusion proofs for deleted
+//!   ones;
+//! - `inductive_proof_nodes`: the nodes of the new tree read while applying the inverse of the
+//!   ops to it, in descending path order, until the old root is rebuilt (nodes the inversion
+//!   itself creates are not counted). See [`super::proof::verify_inversion`].
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+use data_model::Cid;
+
+use super::node::Node;
+use super::proof::{self, InversionError, PathMode};
+use super::tree::{Source, load, load_root};
+use super::{Mst, MstError};
+use crate::blockstore::{BlockMap, BlockStore, StoreError};
+
+/// One record change: `old` is `None` for a creation, `new` is `None` for a deletion.
+///
+/// The same shape as a firehose `repoOp` (`cid` = `new`, `prev` = `old`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordOp {
+    /// The repo path (`collection/rkey`).
+    pub path: String,
+    /// The record CID before the change.
+    pub old: Option<Cid>,
+    /// The record CID after the change.
+    pub new: Option<Cid>,
+}
+
+impl RecordOp {
+    /// A creation of `path` with value `cid`.
+    pub fn create(path: impl Into<String>, cid: Cid) -> RecordOp {
+        RecordOp {
+            path: path.into(),
+            old: None,
+            new: Some(cid),
+        }
+    }
+
+    /// An update of `path` from `old` to `new`.
+    pub fn update(path: impl Into<String>, old: Cid, new: Cid) -> RecordOp {
+        RecordOp {
+            path: path.into(),
+            old: Some(old),
+            new: Some(new),
+        }
+    }
+
+    /// A deletion of `path`, whose value was `old`.
+    pub fn delete(path: impl Into<String>, old: Cid) -> RecordOp {
+        RecordOp {
+            path: path.into(),
+            old: Some(old),
+            new: None,
+        }
+    }
+
+    /// The firehose action name: `create`, `update` or `delete` (`None` if both CIDs are absent).
+    pub fn action(&self) -> Option<&'static str> {
+        match (self.old, self.new) {
+            (None, Some(_)) => Some("create"),
+            (Some(_), Some(_)) => Some("update"),
+            (Some(_), None) => Some("delete"),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The difference between two MST roots (see the module docs for the proof sets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diff {
+    /// Nodes in the new tree and not in the old one.
+    pub created_nodes: BTreeSet<Cid>,
+    /// Nodes in the old tree and not in the new one.
+    pub deleted_nodes: BTreeSet<Cid>,
+    /// Record changes, sorted by path.
+    pub record_ops: Vec<RecordOp>,
+    /// Inclusion/exclusion proof nodes (in the new tree) for every changed record.
+    pub proof_nodes: BTreeSet<Cid>,
+    /// Nodes (in the new tree) needed to invert the ops and get back the old root.
+    pub inductive_proof_nodes: BTreeSet<Cid>,
+    /// Nodes (in the new tree) of the reference implementation's covering proof for every
+    /// changed path (`getCoveringProof` in `@atproto/repo`): consumers built on it need them to
+    /// invert the ops. Not part of the MST test suite.
+    pub covering_proof_nodes: BTreeSet<Cid>,
+}
+
+impl Diff {
+    /// The MST node CIDs a `#commit`'s `blocks` should carry (checklist #54): every created
+    /// node plus all proof sets, so that both minimal verifiers and `@atproto/repo`-based ones
+    /// can invert the ops. Record blocks and the commit block are added by the caller.
+    pub fn firehose_node_cids(&self) -> BTreeSet<Cid> {
+        let mut out = self.created_nodes.clone();
+        out.extend(self.proof_nodes.iter().copied());
+        out.extend(self.inductive_proof_nodes.iter().copied());
+        out.extend(self.covering_proof_nodes.iter().copied());
+        out
+    }
+
+    /// Fetches the blocks of `cids` from `store`; fails if one is missing.
+    pub fn collect_blocks<'c, S: BlockStore + ?Sized>(
+        store: &S,
+        cids: impl IntoIterator<Item = &'c Cid>,
+    ) -> Result<BlockMap, MstError> {
+        let mut out = BlockMap::new();
+        for cid in cids {
+            let bytes = store.get(cid)?.ok_or(MstError::MissingBlock(*cid))?;
+            out.insert(*cid, bytes);
+        }
+        Ok(out)
+    }
+}
+
+/// A node waiting to be visited by the level walk, with the key range its parent allows.
+struct Pending {
+    cid: Cid,
+    node: Option<Arc<Node>>,
+    lo: Option<Arc<str>>,
+    hi: Option<Arc<str>>,
+}
+
+/// Visits the unshared nodes of one level: records them in `nodes`, their entries in `kv`, and
+/// queues their children.
+fn visit_level<Src: Source + ?Sized>(
+    src: &Src,
+    level: Vec<Pending>,
+    other: &HashSet<Cid>,
+    h: u8,
+    nodes: &mut BTreeSet<Cid>,
+    kv: &mut BTreeMap<Arc<str>, Cid>,
+) -> Result<Vec<Pending>, MstError> {
+    let mut next = Vec::new();
+    for p in level {
+        if other.contains(&p.cid) {
+            continue;
+        }
+        nodes.insert(p.cid);
+        let node = match p.node {
+            Some(n) => n,
+            None => load(src, &p.cid, h, p.lo.as_deref(), p.hi.as_deref())?,
+        };
+        for e in &node.entries {
+            kv.insert(e.key.clone(), e.value);
+        }
+        for i in 0..node.slots() {
+            let Some(link) = node.slot(i) else { continue };
+            let Some(cid) = link.cid() else {
+                return Err(MstError::Internal("freshly loaded node has a dirty link"));
+            };
+            let lo = if i == 0 {
+                p.lo.clone()
+            } else {
+                Some(node.entries[i - 1].key.clone())
+            };
+            let hi = node
+                .entries
+                .get(i)
+                .map_or_else(|| p.hi.clone(), |e| Some(e.key.clone()));
+            next.push(Pending {
+                cid: *cid,
+                node: None,
+                lo,
+                hi,
+            });
+        }
+    }
+    Ok(next)
+}
+
+/// Computes the [`Diff`] from the tree at `old_root` to the tree at `new_root`; both must be
+/// fully available in `store`.
+pub fn diff<S: BlockStore + ?Sized>(
+    store: &S,
+    old_root: &Cid,
+    new_root: &Cid,
+) -> Result<Diff, MstError> {
+    let mut out = Diff::default();
+    if old_root == new_root {
+        return Ok(out);
+    }
+    let (a_node, ha) = load_root(store, old_root)?;
+    let (b_node, hb) = load_root(store, new_root)?;
+    let mut a_level: Vec<Pending> = Vec::new();
+    let mut b_level: Vec<Pending> = Vec::new();
+    let mut a_root = Some(Pending {
+        cid: *old_root,
+        node: Some(a_node),
+        lo: None,
+        hi: None,
+    });
+    let mut b_root = Some(Pending {
+        cid: *new_root,
+        node: Some(b_node),
+        lo: None,
+        hi: None,
+    });
+    let mut deleted_kv: BTreeMap<Arc<str>, Cid> = BTreeMap::new();
+    let mut created_kv: BTreeMap<Arc<str>, Cid> = BTreeMap::new();
+    for h in (0..=ha.max(hb)).rev() {
+        if h == ha {
+            a_level.extend(a_root.take());
+        }
+        if h == hb {
+            b_level.extend(b_root.take());
+        }
+        let a_cids: HashSet<Cid> = a_level.iter().map(|p| p.cid).collect();
+        let b_cids: HashSet<Cid> = b_level.iter().map(|p| p.cid).collect();
+        a_level = visit_level(
+            store,
+            std::mem::take(&mut a_level),
+            &b_cids,
+            h,
+            &mut out.deleted_nodes,
+            &mut deleted_kv,
+        )?;
+        b_level = visit_level(
+            store,
+            std::mem::take(&mut b_level),
+            &a_cids,
+            h,
+            &mut out.created_nodes,
+            &mut created_kv,
+        )?;
+    }
+
+    for (key, new) in created_kv {
+        match deleted_kv.remove(&key) {
+            Some(old) if old == new => {}
+            old => out.record_ops.push(RecordOp {
+                path: key.to_string(),
+                old,
+                new: Some(new),
+            }),
+        }
+    }
+    for (key, old) in deleted_kv {
+        out.record_ops.push(RecordOp {
+            path: key.to_string(),
+            old: Some(old),
+            new: None,
+        });
+    }
+    out.record_ops.sort();
+
+    // Inclusion / exclusion proofs in the new tree.
+    let new_tree = Mst::load(store, new_root)?;
+    for op in &out.record_ops {
+        proof::path_nodes(
+            store,
+            &new_tree,
+            &op.path,
+            PathMode::Verifier,
+            &mut out.proof_nodes,
+        )?;
+        proof::covering_nodes(store, &new_tree, &op.path, &mut out.covering_proof_nodes)?;
+    }
+
+    out.inductive_proof_nodes = inversion_reads(store, new_root, &out.record_ops, old_root)?;
+    Ok(out)
+}
+
+/// A [`Source`] that records every CID read through it.
+pub(crate) struct Recording<'a, S: ?Sized> {
+    inner: &'a S,
+    pub(crate) reads: RefCell<BTreeSet<Cid>>,
+}
+
+impl<'a, S: ?Sized> Recording<'a, S> {
+    pub(crate) fn new(inner: &'a S) -> Self {
+        Recording {
+            inner,
+            reads: RefCell::new(BTreeSet::new()),
+        }
+    }
+}
+
+impl<S: Source + ?Sized> Source for Recording<'_, S> {
+    fn read(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
+        self.reads.borrow_mut().insert(*cid);
+        self.inner.read(cid)
+    }
+}
+
+/// The nodes of the tree at `new_root` that inverting `ops` (in descending path order) reads.
+fn inversion_reads<S: BlockStore + ?Sized>(
+    store: &S,
+    new_root: &Cid,
+    ops: &[RecordOp],
+    old_root: &Cid,
+) -> Result<BTreeSet<Cid>, MstError> {
+    if ops.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let rec = Recording::new(store);
+    let mut tree = Mst::load_from(&rec, new_root)?;
+    match proof::invert_ops(&rec, &mut tree, ops) {
+        Ok(()) => {}
+        Err(InversionError::Mst(e)) => return Err(e),
+        Err(_) => return Err(MstError::Internal("diff ops do not invert on the new tree")),
+    }
+    if tree.root_cid() != *old_root {
+        return Err(MstError::Internal(
+            "inverting the diff ops did not rebuild the old root",
+        ));
+    }
+    Ok(rec.reads.into_inner())
+}
