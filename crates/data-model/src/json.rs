@@ -48,7 +48,10 @@ const MAX_DEPTH: usize = 64;
 
 const BASE64_INPUT: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        // The reference implementations accept non-zero trailing bits (e.g. "123"); so do we.
+        .with_decode_allow_trailing_bits(true),
 );
 
 /// Parses a record-like JSON document: the top level must be an object.

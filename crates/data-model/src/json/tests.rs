@@ -21,3 +21,12 @@ fn integer_like_float_is_an_integer_and_real_float_is_not() {
     assert!(value_from_json(&serde_json::json!(1.5)).is_err());
     assert!(value_from_json(&serde_json::json!(u64::MAX)).is_err());
 }
+
+#[test]
+fn bytes_with_non_zero_trailing_bits_are_accepted_like_the_reference() {
+    // "123" decodes to 0xd7 0x6d with leftover bits set; @atproto/lexicon accepts it.
+    assert_eq!(
+        value_from_json(&serde_json::json!({"$bytes": "123"})).unwrap(),
+        Value::Bytes(vec![0xd7, 0x6d])
+    );
+}
