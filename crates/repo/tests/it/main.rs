@@ -3,3 +3,5 @@
 mod car;
 mod commit;
 mod commit_proofs;
+mod repo_car;
+mod repo_commit;
