@@ -17,13 +17,12 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::Arc;
 
 use data_model::Cid;
 
-use super::node::Node;
+use super::node::{Link, Node};
 use super::proof::{self, InversionError, PathMode};
-use super::tree::{Source, load, load_root};
+use super::tree::{Source, node_ref};
 use super::{Mst, MstError};
 use crate::blockstore::{BlockMap, BlockStore, StoreError};
 
@@ -125,56 +124,78 @@ impl Diff {
 }
 
 /// A node waiting to be visited by the level walk, with the key range its parent allows.
-struct Pending {
-    cid: Cid,
-    node: Option<Arc<Node>>,
-    lo: Option<Arc<str>>,
-    hi: Option<Arc<str>>,
+enum Pending<'a> {
+    /// A persisted node of the tree.
+    Node {
+        link: &'a Link,
+        lo: Option<&'a str>,
+        hi: Option<&'a str>,
+    },
+    /// The single node of an empty tree.
+    Empty,
+}
+
+impl Pending<'_> {
+    fn cid(&self) -> Result<Cid, MstError> {
+        match self {
+            Pending::Node { link, .. } => link
+                .cid()
+                .copied()
+                .ok_or(MstError::Internal("diff of a tree with unwritten changes")),
+            Pending::Empty => Ok(Mst::empty_root_cid()),
+        }
+    }
+}
+
+/// The root of `tree` as a pending node.
+fn root_pending(tree: &Mst) -> Pending<'_> {
+    match &tree.root {
+        Some(link) => Pending::Node {
+            link,
+            lo: None,
+            hi: None,
+        },
+        None => Pending::Empty,
+    }
 }
 
 /// Visits the unshared nodes of one level: records them in `nodes`, their entries in `kv`, and
-/// queues their children.
-fn visit_level<Src: Source + ?Sized>(
+/// queues their children. Loaded nodes stay cached in the tree.
+fn visit_level<'a, Src: Source + ?Sized>(
     src: &Src,
-    level: Vec<Pending>,
+    level: Vec<(Cid, Pending<'a>)>,
     other: &HashSet<Cid>,
     h: u8,
     nodes: &mut BTreeSet<Cid>,
-    kv: &mut BTreeMap<Arc<str>, Cid>,
-) -> Result<Vec<Pending>, MstError> {
+    kv: &mut BTreeMap<&'a str, Cid>,
+) -> Result<Vec<(Cid, Pending<'a>)>, MstError> {
     let mut next = Vec::new();
-    for p in level {
-        if other.contains(&p.cid) {
+    for (cid, p) in level {
+        if other.contains(&cid) {
             continue;
         }
-        nodes.insert(p.cid);
-        let node = match p.node {
-            Some(n) => n,
-            None => load(src, &p.cid, h, p.lo.as_deref(), p.hi.as_deref())?,
+        nodes.insert(cid);
+        let Pending::Node { link, lo, hi } = p else {
+            continue;
         };
+        let node: &'a Node = node_ref(src, link, h, lo, hi)?;
         for e in &node.entries {
-            kv.insert(e.key.clone(), e.value);
+            kv.insert(&e.key, e.value);
         }
         for i in 0..node.slots() {
-            let Some(link) = node.slot(i) else { continue };
-            let Some(cid) = link.cid() else {
-                return Err(MstError::Internal("freshly loaded node has a dirty link"));
-            };
-            let lo = if i == 0 {
-                p.lo.clone()
+            let Some(child) = node.slot(i) else { continue };
+            let clo = if i == 0 {
+                lo
             } else {
-                Some(node.entries[i - 1].key.clone())
+                Some(&*node.entries[i - 1].key)
             };
-            let hi = node
-                .entries
-                .get(i)
-                .map_or_else(|| p.hi.clone(), |e| Some(e.key.clone()));
-            next.push(Pending {
-                cid: *cid,
-                node: None,
-                lo,
-                hi,
-            });
+            let chi = node.entries.get(i).map_or(hi, |e| Some(&*e.key));
+            let pending = Pending::Node {
+                link: child,
+                lo: clo,
+                hi: chi,
+            };
+            next.push((pending.cid()?, pending));
         }
     }
     Ok(next)
@@ -187,37 +208,42 @@ pub fn diff<S: BlockStore + ?Sized>(
     old_root: &Cid,
     new_root: &Cid,
 ) -> Result<Diff, MstError> {
+    if old_root == new_root {
+        return Ok(Diff::default());
+    }
+    let old = Mst::load(store, old_root)?;
+    let new = Mst::load(store, new_root)?;
+    diff_trees(store, &old, &new)
+}
+
+/// Like [`diff()`], for two trees already open (their cached nodes are reused and more get
+/// cached). Both must be clean: call [`Mst::root_cid`] (or [`Mst::write_out`]) first, and make
+/// their blocks available in `store`.
+pub fn diff_trees<S: BlockStore + ?Sized>(
+    store: &S,
+    old: &Mst,
+    new: &Mst,
+) -> Result<Diff, MstError> {
     let mut out = Diff::default();
+    let old_root = root_pending(old).cid()?;
+    let new_root = root_pending(new).cid()?;
     if old_root == new_root {
         return Ok(out);
     }
-    let (a_node, ha) = load_root(store, old_root)?;
-    let (b_node, hb) = load_root(store, new_root)?;
-    let mut a_level: Vec<Pending> = Vec::new();
-    let mut b_level: Vec<Pending> = Vec::new();
-    let mut a_root = Some(Pending {
-        cid: *old_root,
-        node: Some(a_node),
-        lo: None,
-        hi: None,
-    });
-    let mut b_root = Some(Pending {
-        cid: *new_root,
-        node: Some(b_node),
-        lo: None,
-        hi: None,
-    });
-    let mut deleted_kv: BTreeMap<Arc<str>, Cid> = BTreeMap::new();
-    let mut created_kv: BTreeMap<Arc<str>, Cid> = BTreeMap::new();
+    let (ha, hb) = (old.height, new.height);
+    let mut a_level: Vec<(Cid, Pending<'_>)> = Vec::new();
+    let mut b_level: Vec<(Cid, Pending<'_>)> = Vec::new();
+    let mut deleted_kv: BTreeMap<&str, Cid> = BTreeMap::new();
+    let mut created_kv: BTreeMap<&str, Cid> = BTreeMap::new();
     for h in (0..=ha.max(hb)).rev() {
         if h == ha {
-            a_level.extend(a_root.take());
+            a_level.push((old_root, root_pending(old)));
         }
         if h == hb {
-            b_level.extend(b_root.take());
+            b_level.push((new_root, root_pending(new)));
         }
-        let a_cids: HashSet<Cid> = a_level.iter().map(|p| p.cid).collect();
-        let b_cids: HashSet<Cid> = b_level.iter().map(|p| p.cid).collect();
+        let a_cids: HashSet<Cid> = a_level.iter().map(|p| p.0).collect();
+        let b_cids: HashSet<Cid> = b_level.iter().map(|p| p.0).collect();
         a_level = visit_level(
             store,
             std::mem::take(&mut a_level),
@@ -236,67 +262,71 @@ pub fn diff<S: BlockStore + ?Sized>(
         )?;
     }
 
-    for (key, new) in created_kv {
-        match deleted_kv.remove(&key) {
-            Some(old) if old == new => {}
-            old => out.record_ops.push(RecordOp {
-                path: key.to_string(),
-                old,
-                new: Some(new),
+    for (key, new_value) in created_kv {
+        match deleted_kv.remove(key) {
+            Some(old_value) if old_value == new_value => {}
+            old_value => out.record_ops.push(RecordOp {
+                path: key.to_owned(),
+                old: old_value,
+                new: Some(new_value),
             }),
         }
     }
-    for (key, old) in deleted_kv {
+    for (key, old_value) in deleted_kv {
         out.record_ops.push(RecordOp {
-            path: key.to_string(),
-            old: Some(old),
+            path: key.to_owned(),
+            old: Some(old_value),
             new: None,
         });
     }
     out.record_ops.sort();
 
-    // Inclusion / exclusion proofs in the new tree.
-    let new_tree = Mst::load(store, new_root)?;
+    // Inclusion / exclusion proofs, and the reference covering proofs, in the new tree.
     for op in &out.record_ops {
         proof::path_nodes(
             store,
-            &new_tree,
+            new,
             &op.path,
             PathMode::Verifier,
             &mut out.proof_nodes,
         )?;
-        proof::covering_nodes(store, &new_tree, &op.path, &mut out.covering_proof_nodes)?;
+        proof::covering_nodes(store, new, &op.path, &mut out.covering_proof_nodes)?;
     }
 
-    out.inductive_proof_nodes = inversion_reads(store, new_root, &out.record_ops, old_root)?;
+    out.inductive_proof_nodes = inversion_reads(store, new, &new_root, &out.record_ops, &old_root)?;
     Ok(out)
 }
 
-/// A [`Source`] that records every CID read through it.
+/// A [`Source`] that records every persisted node the algorithms use.
 pub(crate) struct Recording<'a, S: ?Sized> {
     inner: &'a S,
-    pub(crate) reads: RefCell<BTreeSet<Cid>>,
+    pub(crate) used: RefCell<BTreeSet<Cid>>,
 }
 
 impl<'a, S: ?Sized> Recording<'a, S> {
     pub(crate) fn new(inner: &'a S) -> Self {
         Recording {
             inner,
-            reads: RefCell::new(BTreeSet::new()),
+            used: RefCell::new(BTreeSet::new()),
         }
     }
 }
 
 impl<S: Source + ?Sized> Source for Recording<'_, S> {
     fn read(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
-        self.reads.borrow_mut().insert(*cid);
         self.inner.read(cid)
+    }
+
+    fn touched(&self, cid: &Cid) {
+        self.used.borrow_mut().insert(*cid);
     }
 }
 
-/// The nodes of the tree at `new_root` that inverting `ops` (in descending path order) reads.
+/// The nodes of `new_tree` (clean, rooted at `new_root`) that inverting `ops` (in descending
+/// path order) uses. Works on a copy, so nodes already cached in `new_tree` are reused.
 fn inversion_reads<S: BlockStore + ?Sized>(
     store: &S,
+    new_tree: &Mst,
     new_root: &Cid,
     ops: &[RecordOp],
     old_root: &Cid,
@@ -305,7 +335,9 @@ fn inversion_reads<S: BlockStore + ?Sized>(
         return Ok(BTreeSet::new());
     }
     let rec = Recording::new(store);
-    let mut tree = Mst::load_from(&rec, new_root)?;
+    // Every operation starts at the root, so the root is always used.
+    rec.touched(new_root);
+    let mut tree = new_tree.clone();
     match proof::invert_ops(&rec, &mut tree, ops) {
         Ok(()) => {}
         Err(InversionError::Mst(e)) => return Err(e),
@@ -316,5 +348,5 @@ fn inversion_reads<S: BlockStore + ?Sized>(
             "inverting the diff ops did not rebuild the old root",
         ));
     }
-    Ok(rec.reads.into_inner())
+    Ok(rec.used.into_inner())
 }

@@ -37,7 +37,7 @@ use data_model::cbor::DecodeError;
 
 use crate::blockstore::{BlockMap, BlockStore, StoreError};
 
-pub use diff::{Diff, RecordOp, diff};
+pub use diff::{Diff, RecordOp, diff, diff_trees};
 pub use iter::Iter;
 pub use node::{
     MAX_KEY_LEN, MAX_NODE_BYTES, MAX_NODE_ENTRIES, common_prefix_len, key_height, validate_key,

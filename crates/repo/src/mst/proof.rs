@@ -260,9 +260,14 @@ pub fn verify_inversion<S: BlockStore + ?Sized>(
     ops: &[RecordOp],
     prev_data: &Cid,
 ) -> Result<(), InversionError> {
-    let mut tree = Mst::load(blocks, new_root)?;
-    invert_ops(blocks, &mut tree, ops)?;
-    let computed = tree.root_cid();
+    // An empty commit (no ops) changes nothing: no MST block is needed (checklist #87).
+    let computed = if ops.is_empty() {
+        *new_root
+    } else {
+        let mut tree = Mst::load(blocks, new_root)?;
+        invert_ops(blocks, &mut tree, ops)?;
+        tree.root_cid()
+    };
     if computed != *prev_data {
         return Err(InversionError::RootMismatch {
             expected: prev_data.to_string(),

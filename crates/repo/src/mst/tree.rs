@@ -23,6 +23,11 @@ use crate::blockstore::{BlockMap, BlockStore, StoreError};
 pub(crate) trait Source {
     /// The bytes of `cid`, `None` if absent.
     fn read(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Called whenever an algorithm uses persisted node `cid`, whether it is read from the
+    /// source now or was already cached in the tree. Recording these uses gives the set of
+    /// nodes an operation needs (the inductive proof), independently of caching.
+    fn touched(&self, _cid: &Cid) {}
 }
 
 impl<S: BlockStore + ?Sized> Source for S {
@@ -95,6 +100,7 @@ pub(crate) fn node_ref<'a, Src: Source + ?Sized>(
     match link {
         Link::Dirty(n) => Ok(n),
         Link::Stored { cid, node } => {
+            src.touched(cid);
             if let Some(n) = node.get() {
                 return Ok(n);
             }
@@ -114,6 +120,7 @@ fn node_mut<'a, Src: Source + ?Sized>(
     hi: Bound<'_>,
 ) -> Result<&'a mut Node, MstError> {
     if let Link::Stored { cid, node } = link {
+        src.touched(cid);
         let arc = match node.take() {
             Some(n) => n,
             None => load(src, cid, height, lo, hi)?,
@@ -136,10 +143,13 @@ fn take_node<Src: Source + ?Sized>(
 ) -> Result<Node, MstError> {
     let arc = match link {
         Link::Dirty(arc) => arc,
-        Link::Stored { cid, node } => match node.into_inner() {
-            Some(n) => n,
-            None => load(src, &cid, height, lo, hi)?,
-        },
+        Link::Stored { cid, node } => {
+            src.touched(&cid);
+            match node.into_inner() {
+                Some(n) => n,
+                None => load(src, &cid, height, lo, hi)?,
+            }
+        }
     };
     Ok(Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone()))
 }

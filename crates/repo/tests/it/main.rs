@@ -5,3 +5,6 @@ mod commit;
 mod commit_proofs;
 mod repo_car;
 mod repo_commit;
+mod mst_interop;
+mod mst_suite;
+mod mst_props;
