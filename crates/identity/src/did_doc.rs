@@ -20,7 +20,7 @@
 //!   type is `AtprotoPersonalDataServer`; its endpoint must be an http(s) origin;
 //! - the handle is the first `alsoKnownAs` entry that is `at://` + a syntactically valid handle.
 
-use crypto::{Curve, CryptoError, PublicKey};
+use crypto::{CryptoError, Curve, PublicKey};
 use serde_json::{Map, Value as Json, json};
 use syntax::{Did, DidError, Handle};
 

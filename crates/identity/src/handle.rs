@@ -175,8 +175,10 @@ pub trait HandleResolver: Send + Sync {
     fn lookup_txt<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Vec<String>, LookupError>>;
 
     /// The body of `https://<handle>/.well-known/atproto-did`.
-    fn fetch_well_known<'a>(&'a self, handle: &'a Handle)
-    -> BoxFuture<'a, Result<Vec<u8>, LookupError>>;
+    fn fetch_well_known<'a>(
+        &'a self,
+        handle: &'a Handle,
+    ) -> BoxFuture<'a, Result<Vec<u8>, LookupError>>;
 }
 
 /// Which method resolved a handle.

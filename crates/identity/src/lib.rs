@@ -43,8 +43,7 @@ pub use log::{
     RECOVERY_WINDOW_MICROS, parse_audit_log, validate_audit_log,
 };
 pub use operation::{
-    ATPROTO_PDS_SERVICE, ATPROTO_PDS_TYPE, ATPROTO_VERIFICATION_METHOD, LegacyCreate,
-    OpParseError, Operation, PlcFields, PlcService, SignatureError, SignedOperation,
-    TYPE_LEGACY_CREATE, TYPE_OPERATION, TYPE_TOMBSTONE, decode_sig, did_for_signed_genesis,
-    is_plc_did,
+    ATPROTO_PDS_SERVICE, ATPROTO_PDS_TYPE, ATPROTO_VERIFICATION_METHOD, LegacyCreate, OpParseError,
+    Operation, PlcFields, PlcService, SignatureError, SignedOperation, TYPE_LEGACY_CREATE,
+    TYPE_OPERATION, TYPE_TOMBSTONE, decode_sig, did_for_signed_genesis, is_plc_did,
 };

@@ -141,7 +141,8 @@ impl OpLimits {
         )?;
         no_duplicates("rotationKeys", &fields.rotation_keys)?;
         for key in &fields.rotation_keys {
-            PublicKey::from_did_key(key).map_err(|_| LimitError::InvalidRotationKey(key.clone()))?;
+            PublicKey::from_did_key(key)
+                .map_err(|_| LimitError::InvalidRotationKey(key.clone()))?;
         }
 
         count(

@@ -55,12 +55,11 @@ impl AuditEntry {
     /// checked against the operation ([`validate_audit_log`] does that).
     pub fn from_json(json: &Json) -> Result<AuditEntry, AuditEntryParseError> {
         let obj = json.as_object().ok_or(AuditEntryParseError::NotObject)?;
-        let field = |name: &'static str| {
-            req_str(obj, name).map_err(|_| AuditEntryParseError::Field(name))
-        };
+        let field =
+            |name: &'static str| req_str(obj, name).map_err(|_| AuditEntryParseError::Field(name));
         let did = Did::try_from(field("did")?).map_err(|_| AuditEntryParseError::Field("did"))?;
-        let cid = data_model::parse_cid(field("cid")?)
-            .map_err(|_| AuditEntryParseError::Field("cid"))?;
+        let cid =
+            data_model::parse_cid(field("cid")?).map_err(|_| AuditEntryParseError::Field("cid"))?;
         let created_at = Datetime::try_from(field("createdAt")?)
             .map_err(|_| AuditEntryParseError::Field("createdAt"))?;
         let nullified = obj
@@ -186,10 +185,14 @@ pub enum PlcError {
     Signature(#[from] SignatureError),
     /// A fork (recovery) signed by a rotation key of `prev` that does not have more authority
     /// than the key that signed the operation it would override.
-    #[error("recovery must be signed by a rotation key with higher priority than the one it overrides")]
+    #[error(
+        "recovery must be signed by a rotation key with higher priority than the one it overrides"
+    )]
     InsufficientAuthority,
     /// A fork (recovery) more than 72 hours after the first operation it would nullify.
-    #[error("recovery is {elapsed_micros} µs after the operation it overrides; the window is 72 hours")]
+    #[error(
+        "recovery is {elapsed_micros} µs after the operation it overrides; the window is 72 hours"
+    )]
     RecoveryWindowExpired {
         /// Time between the overridden operation and the recovery.
         elapsed_micros: i64,

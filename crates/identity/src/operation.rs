@@ -446,7 +446,9 @@ impl SignedOperation {
     /// For a genesis operation, the DID it creates: `did:plc:` + the first 24 characters of
     /// lowercase base32 of sha256 of the signed DAG-CBOR (checklist #109). `None` otherwise.
     pub fn genesis_did(&self) -> Option<Did> {
-        self.op.is_genesis().then(|| did_for_signed_genesis(&self.cbor()))
+        self.op
+            .is_genesis()
+            .then(|| did_for_signed_genesis(&self.cbor()))
     }
 
     /// Decodes `sig` strictly: base64url with no padding characters, no whitespace and zero
@@ -582,7 +584,9 @@ impl From<FieldError> for OpParseError {
     fn from(e: FieldError) -> Self {
         match e {
             FieldError::Missing(f) => OpParseError::MissingField(f),
-            FieldError::WrongType { field, expected } => OpParseError::WrongType { field, expected },
+            FieldError::WrongType { field, expected } => {
+                OpParseError::WrongType { field, expected }
+            }
         }
     }
 }

@@ -40,16 +40,56 @@ struct Valid {
 }
 
 const VALID: &[Valid] = &[
-    Valid { file: "log_bnewbold_robocracy.json", active: 2, tombstoned: false },
-    Valid { file: "log_bskyapp.json", active: 2, tombstoned: false },
-    Valid { file: "log_duplicate_rotation_keys.json", active: 1, tombstoned: false },
-    Valid { file: "log_empty_rotation_keys.json", active: 2, tombstoned: false },
-    Valid { file: "log_legacy_dholms.json", active: 5, tombstoned: false },
-    Valid { file: "log_nullification.json", active: 2, tombstoned: false },
-    Valid { file: "log_nullification_at_exactly_72h.json", active: 3, tombstoned: false },
-    Valid { file: "log_nullification_nontrivial.json", active: 3, tombstoned: false },
-    Valid { file: "log_nullified_tombstone.json", active: 3, tombstoned: false },
-    Valid { file: "log_tombstone.json", active: 2, tombstoned: true },
+    Valid {
+        file: "log_bnewbold_robocracy.json",
+        active: 2,
+        tombstoned: false,
+    },
+    Valid {
+        file: "log_bskyapp.json",
+        active: 2,
+        tombstoned: false,
+    },
+    Valid {
+        file: "log_duplicate_rotation_keys.json",
+        active: 1,
+        tombstoned: false,
+    },
+    Valid {
+        file: "log_empty_rotation_keys.json",
+        active: 2,
+        tombstoned: false,
+    },
+    Valid {
+        file: "log_legacy_dholms.json",
+        active: 5,
+        tombstoned: false,
+    },
+    Valid {
+        file: "log_nullification.json",
+        active: 2,
+        tombstoned: false,
+    },
+    Valid {
+        file: "log_nullification_at_exactly_72h.json",
+        active: 3,
+        tombstoned: false,
+    },
+    Valid {
+        file: "log_nullification_nontrivial.json",
+        active: 3,
+        tombstoned: false,
+    },
+    Valid {
+        file: "log_nullified_tombstone.json",
+        active: 3,
+        tombstoned: false,
+    },
+    Valid {
+        file: "log_tombstone.json",
+        active: 2,
+        tombstoned: true,
+    },
 ];
 
 fn check_valid(case: &Valid) -> usize {
@@ -174,7 +214,10 @@ fn valid_audit_logs() {
     let listed: Vec<&str> = VALID.iter().map(|c| c.file).collect();
     assert_eq!(names, listed, "every valid vector file has a row in VALID");
     let entries: usize = VALID.iter().map(check_valid).sum();
-    println!("plc audit_log/valid: {} files, {entries} entries", VALID.len());
+    println!(
+        "plc audit_log/valid: {} files, {entries} entries",
+        VALID.len()
+    );
     assert!(entries > 0);
 }
 
@@ -182,9 +225,15 @@ fn valid_audit_logs() {
 fn invalid_audit_logs() {
     let names = files("invalid");
     let listed: Vec<&str> = INVALID.iter().map(|c| c.file).collect();
-    assert_eq!(names, listed, "every invalid vector file has a row in INVALID");
+    assert_eq!(
+        names, listed,
+        "every invalid vector file has a row in INVALID"
+    );
     let entries: usize = INVALID.iter().map(check_invalid).sum();
-    println!("plc audit_log/invalid: {} files, {entries} entries", INVALID.len());
+    println!(
+        "plc audit_log/invalid: {} files, {entries} entries",
+        INVALID.len()
+    );
     assert!(entries > 0);
 }
 
@@ -213,7 +262,10 @@ fn tampered_audit_log_entries() {
     entries[1].nullified = false;
     let err = validate_audit_log(&entries).unwrap_err();
     assert_eq!(err.index, 1);
-    assert!(matches!(err.error, PlcError::NullifiedMismatch { .. }), "{err}");
+    assert!(
+        matches!(err.error, PlcError::NullifiedMismatch { .. }),
+        "{err}"
+    );
 
     let mut entries = parse_audit_log(&json).unwrap();
     entries[0].cid = entries[1].cid;
