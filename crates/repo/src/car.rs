@@ -52,7 +52,7 @@ impl Default for CarLimits {
 #[derive(Debug, thiserror::Error)]
 pub enum CarError {
     /// The underlying reader or writer failed.
-    #[error("I/O error: {0}")]
+    #[error("I/O error")]
     Io(#[from] io::Error),
     /// The stream ended inside the header or a section.
     #[error("unexpected end of CAR data while reading {0}")]
@@ -64,7 +64,7 @@ pub enum CarError {
     #[error("CAR header length {0} is out of bounds")]
     HeaderSize(u64),
     /// The header is not strict DAG-CBOR.
-    #[error("CAR header is not strict DAG-CBOR: {0}")]
+    #[error("CAR header is not strict DAG-CBOR")]
     HeaderCbor(#[from] cbor::DecodeError),
     /// The header is not a map, or its `roots`/`version` fields have the wrong shape.
     #[error("invalid CAR header: {0}")]

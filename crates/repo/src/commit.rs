@@ -31,7 +31,7 @@ pub const MAX_COMMIT_SIZE: usize = 8 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
     /// Not strict DAG-CBOR, or a field has the wrong CBOR type.
-    #[error("commit is not valid DAG-CBOR: {0}")]
+    #[error("commit is not valid DAG-CBOR")]
     Cbor(#[from] DecodeError),
     /// Larger than [`MAX_COMMIT_SIZE`].
     #[error("commit is larger than {MAX_COMMIT_SIZE} bytes")]
@@ -46,10 +46,10 @@ pub enum CommitError {
     #[error("unsupported commit version {0} (expected 3)")]
     UnsupportedVersion(i64),
     /// `did` is not a syntactically valid DID.
-    #[error("commit did is invalid: {0}")]
+    #[error("commit did is invalid")]
     InvalidDid(#[from] syntax::DidError),
     /// `rev` is not a syntactically valid TID.
-    #[error("commit rev is invalid: {0}")]
+    #[error("commit rev is invalid")]
     InvalidRev(#[from] syntax::TidError),
     /// `data` or `prev` links to something other than a blessed dag-cbor CID (checklist #41).
     #[error("commit `{field}` link {cid} is not a blessed dag-cbor CID")]
@@ -60,7 +60,7 @@ pub enum CommitError {
         cid: Cid,
     },
     /// The signature does not verify against the given key.
-    #[error("commit signature does not verify: {0}")]
+    #[error("commit signature does not verify")]
     BadSignature(#[from] crypto::CryptoError),
 }
 

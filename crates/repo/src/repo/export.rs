@@ -18,7 +18,8 @@
 use std::collections::HashSet;
 use std::io::Write;
 
-use data_model::{Cid, Value, cbor};
+use data_model::Cid;
+use data_model::cbor::{DecodeError, Reader};
 
 use super::RepoError;
 use crate::blockstore::BlockStore;
@@ -62,33 +63,46 @@ fn bad_node(cid: &Cid) -> RepoError {
 }
 
 /// The links of a node block, in walk order: `l`, then for each entry its value `v` and right
-/// subtree `t`.
+/// subtree `t`. Reads only what it needs with the low-level reader (no [`Value`] tree).
 fn node_children(cid: &Cid, bytes: &[u8]) -> Result<Vec<Step>, RepoError> {
-    let value = cbor::decode(bytes).map_err(|_| bad_node(cid))?;
-    let link = |v: Option<&Value>| -> Result<Option<Cid>, RepoError> {
-        match v {
-            Some(Value::Link(c)) => Ok(Some(*c)),
-            Some(Value::Null) => Ok(None),
-            _ => Err(bad_node(cid)),
+    node_links(bytes).map_err(|_| bad_node(cid))
+}
+
+fn node_links(bytes: &[u8]) -> Result<Vec<Step>, DecodeError> {
+    const DEPTH: usize = 8;
+    let mut r = Reader::new(bytes);
+    let mut left = None;
+    let mut entries = Vec::new();
+    for _ in 0..r.read_map_len()? {
+        match r.read_text()? {
+            "l" => left = r.read_nullable_link()?,
+            "e" => {
+                let n = r.read_array_len()?;
+                entries.reserve(n * 2);
+                for _ in 0..n {
+                    let (mut v, mut t) = (None, None);
+                    for _ in 0..r.read_map_len()? {
+                        match r.read_text()? {
+                            "v" => v = Some(r.read_link()?),
+                            "t" => t = r.read_nullable_link()?,
+                            _ => r.skip_value(DEPTH)?,
+                        }
+                    }
+                    let v = v.ok_or(DecodeError::UnexpectedType {
+                        expected: "entry v",
+                        found: "none",
+                    })?;
+                    entries.push(Step::Record(v));
+                    entries.extend(t.map(Step::Node));
+                }
+            }
+            _ => r.skip_value(DEPTH)?,
         }
-    };
-    let mut out = Vec::new();
-    if let Some(l) = link(value.get("l"))? {
-        out.push(Step::Node(l));
     }
-    let Some(Value::List(entries)) = value.get("e") else {
-        return Err(bad_node(cid));
-    };
-    for e in entries {
-        let v = e
-            .get("v")
-            .and_then(Value::as_link)
-            .ok_or_else(|| bad_node(cid))?;
-        out.push(Step::Record(*v));
-        if let Some(t) = link(e.get("t"))? {
-            out.push(Step::Node(t));
-        }
-    }
+    r.finish()?;
+    let mut out = Vec::with_capacity(entries.len() + 1);
+    out.extend(left.map(Step::Node));
+    out.extend(entries);
     Ok(out)
 }
 

@@ -152,21 +152,25 @@ pub fn verify_blocks(
         }
     }
 
-    // Keep only the used blocks.
-    let mut kept = BlockMap::new();
+    // Keep only the used blocks (moved, not copied).
+    let mut used = Vec::new();
     let mut node_count = 0u64;
     walk(&all, commit.data(), |v| {
         match v {
-            Visit::Node(cid, bytes) => {
+            Visit::Node(cid, _) => {
                 node_count += 1;
-                kept.insert(*cid, bytes.to_vec());
+                used.push(*cid);
             }
-            Visit::Record(cid, bytes) => {
-                kept.insert(*cid, bytes.to_vec());
-            }
+            Visit::Record(cid, _) => used.push(*cid),
         }
         Ok(())
     })?;
+    let mut kept = BlockMap::new();
+    for cid in used {
+        if let Some(bytes) = all.remove(&cid) {
+            kept.insert(cid, bytes);
+        }
+    }
     kept.insert(commit_cid, commit_bytes);
     drop(all);
     Ok(VerifiedRepo {
