@@ -1,0 +1,995 @@
+//! The port implementations for [`SqliteStore`]: one `impl` block per trait, each method one
+//! statement or one transaction (writes go to the single-connection writer pool, reads to the
+//! read-only pool). Text columns are parsed back into their `syntax`/`data-model` types; a row
+//! that does not parse is reported as a backend error (corruption), never a panic.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use data_model::Cid;
+use pds::ports::{
+    AccountRow, AccountStore, AppPasswordRow, BlobMetaStore, BlobRow, CommitApplied, CommitWrite,
+    Conflict, DeletedAccount, EventKind, EventStore, Millis, NewAccount, NewEvent, PreferenceStore,
+    RecordChange, RecordRow, RefreshTokenRow, RepoListing, RepoRoot, RepoStore, Seq, StoreError,
+    StoreResult, StoredEvent,
+};
+use repo::blockstore::BlockMap;
+use sqlx::{Sqlite, SqliteConnection, Transaction};
+use syntax::{Did, Handle, Nsid, RecordKey, Tid};
+
+use crate::SqliteStore;
+
+/// A row whose text does not parse back into its type.
+#[derive(Debug, thiserror::Error)]
+#[error("corrupt row: {0}")]
+struct CorruptRow(String);
+
+fn db(e: sqlx::Error) -> StoreError {
+    StoreError::backend(e)
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::backend(CorruptRow(format!("{what} {value:?}")))
+}
+
+fn parse<T: std::str::FromStr>(what: &str, value: &str) -> StoreResult<T> {
+    value.parse().map_err(|_| corrupt(what, value))
+}
+
+fn parse_cid(value: &str) -> StoreResult<Cid> {
+    data_model::parse_cid(value).map_err(|_| corrupt("cid", value))
+}
+
+/// Maps a unique-constraint violation to a [`Conflict`] by the constraint's columns.
+fn map_unique(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e
+        && d.is_unique_violation()
+    {
+        let msg = d.message();
+        let conflict = if msg.contains("account.handle") {
+            Some(Conflict::Handle)
+        } else if msg.contains("account.email") {
+            Some(Conflict::Email)
+        } else if msg.contains("account.did") {
+            Some(Conflict::Did)
+        } else if msg.contains("app_password.") {
+            Some(Conflict::AppPasswordName)
+        } else {
+            None
+        };
+        if let Some(c) = conflict {
+            return StoreError::Conflict(c);
+        }
+    }
+    db(e)
+}
+
+async fn insert_event(conn: &mut SqliteConnection, event: &NewEvent) -> StoreResult<Seq> {
+    let (seq,): (i64,) = sqlx::query_as(
+        "INSERT INTO repo_seq (did, kind, event, created_at) VALUES (?, ?, ?, ?) RETURNING seq",
+    )
+    .bind(event.did.as_str())
+    .bind(event.kind.as_str())
+    .bind(event.event.as_slice())
+    .bind(event.created_at)
+    .fetch_one(conn)
+    .await
+    .map_err(db)?;
+    Ok(seq)
+}
+
+async fn insert_optional_event(
+    conn: &mut SqliteConnection,
+    event: Option<&NewEvent>,
+) -> StoreResult<Option<Seq>> {
+    match event {
+        Some(e) => insert_event(conn, e).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+async fn account_exists(conn: &mut SqliteConnection, did: &Did) -> StoreResult<bool> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM account WHERE did = ?")
+        .bind(did.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(db)?;
+    Ok(row.is_some())
+}
+
+/// The body of [`RepoStore::apply_commit`], run inside the caller's transaction (also used by
+/// [`AccountStore::create_account`]).
+async fn apply_commit_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    commit: &CommitWrite,
+) -> StoreResult<CommitApplied> {
+    let did = commit.did.as_str();
+    let head: Option<(String,)> = sqlx::query_as("SELECT cid FROM repo_root WHERE did = ?")
+        .bind(did)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db)?;
+    let new_cid = commit.cid.to_string();
+    let rev = commit.rev.as_str();
+    match (&commit.prev, head) {
+        (None, None) => {
+            if !account_exists(tx, &commit.did).await? {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query("INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?, ?, ?, ?)")
+                .bind(did)
+                .bind(&new_cid)
+                .bind(rev)
+                .bind(commit.now)
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?;
+        }
+        (Some(prev), Some((head,))) if prev.to_string() == head => {
+            sqlx::query("UPDATE repo_root SET cid = ?, rev = ?, indexed_at = ? WHERE did = ?")
+                .bind(&new_cid)
+                .bind(rev)
+                .bind(commit.now)
+                .bind(did)
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?;
+        }
+        (Some(_), None) => {
+            if !account_exists(tx, &commit.did).await? {
+                return Err(StoreError::NotFound);
+            }
+            return Err(StoreError::Conflict(Conflict::HeadMoved));
+        }
+        _ => return Err(StoreError::Conflict(Conflict::HeadMoved)),
+    }
+
+    for (cid, bytes) in commit.blocks.iter() {
+        sqlx::query("INSERT OR IGNORE INTO repo_block (did, cid, rev, bytes) VALUES (?, ?, ?, ?)")
+            .bind(did)
+            .bind(cid.to_string())
+            .bind(rev)
+            .bind(bytes)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+    }
+
+    // Blobs whose references this commit removed: deleted below if no reference is left.
+    let mut dropped: BTreeSet<String> = BTreeSet::new();
+    for change in &commit.records {
+        let (collection, rkey) = match change {
+            RecordChange::Put {
+                collection, rkey, ..
+            }
+            | RecordChange::Delete { collection, rkey } => (collection.as_str(), rkey.as_str()),
+        };
+        let old: Vec<(String,)> = sqlx::query_as(
+            "DELETE FROM record_blob WHERE did = ? AND collection = ? AND rkey = ? \
+             RETURNING blob_cid",
+        )
+        .bind(did)
+        .bind(collection)
+        .bind(rkey)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db)?;
+        dropped.extend(old.into_iter().map(|(c,)| c));
+        match change {
+            RecordChange::Put { cid, blobs, .. } => {
+                sqlx::query(
+                    "INSERT INTO record (did, collection, rkey, cid, rev, indexed_at) \
+                     VALUES (?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT (did, collection, rkey) DO UPDATE SET \
+                     cid = excluded.cid, rev = excluded.rev, indexed_at = excluded.indexed_at",
+                )
+                .bind(did)
+                .bind(collection)
+                .bind(rkey)
+                .bind(cid.to_string())
+                .bind(rev)
+                .bind(commit.now)
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?;
+                for blob in blobs {
+                    let blob_text = blob.to_string();
+                    let updated = sqlx::query("UPDATE blob SET temp = 0 WHERE did = ? AND cid = ?")
+                        .bind(did)
+                        .bind(&blob_text)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db)?;
+                    if updated.rows_affected() == 0 {
+                        return Err(StoreError::Conflict(Conflict::MissingBlob(*blob)));
+                    }
+                    sqlx::query(
+                        "INSERT OR IGNORE INTO record_blob (did, blob_cid, collection, rkey) \
+                         VALUES (?, ?, ?, ?)",
+                    )
+                    .bind(did)
+                    .bind(&blob_text)
+                    .bind(collection)
+                    .bind(rkey)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db)?;
+                }
+            }
+            RecordChange::Delete { .. } => {
+                sqlx::query("DELETE FROM record WHERE did = ? AND collection = ? AND rkey = ?")
+                    .bind(did)
+                    .bind(collection)
+                    .bind(rkey)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db)?;
+            }
+        }
+    }
+
+    let mut orphaned_blobs = Vec::new();
+    for blob in dropped {
+        let deleted = sqlx::query(
+            "DELETE FROM blob WHERE did = ? AND cid = ? AND NOT EXISTS \
+             (SELECT 1 FROM record_blob WHERE did = blob.did AND blob_cid = blob.cid)",
+        )
+        .bind(did)
+        .bind(&blob)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        if deleted.rows_affected() > 0 {
+            orphaned_blobs.push(parse_cid(&blob)?);
+        }
+    }
+
+    let seq = insert_optional_event(tx, commit.event.as_ref()).await?;
+    Ok(CommitApplied {
+        seq,
+        orphaned_blobs,
+    })
+}
+
+type AccountTuple = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+fn account_row(t: AccountTuple) -> StoreResult<AccountRow> {
+    let (did, handle, email, password_hash, created_at, deactivated_at, delete_after, takedown) = t;
+    Ok(AccountRow {
+        did: parse("did", &did)?,
+        handle: parse("handle", &handle)?,
+        email,
+        password_hash,
+        created_at,
+        deactivated_at,
+        delete_after,
+        takedown_ref: takedown,
+    })
+}
+
+impl SqliteStore {
+    async fn account_where(&self, sql: &'static str, key: &str) -> StoreResult<Option<AccountRow>> {
+        let row: Option<AccountTuple> = sqlx::query_as(sql)
+            .bind(key)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db)?;
+        row.map(account_row).transpose()
+    }
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn create_account(
+        &self,
+        account: NewAccount,
+        first_commit: CommitWrite,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Option<Seq>> {
+        if first_commit.prev.is_some() || first_commit.did != account.did {
+            return Err(StoreError::Conflict(Conflict::HeadMoved));
+        }
+        let mut tx = self.write.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO account (did, handle, email, password_hash, created_at, deactivated_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(account.did.as_str())
+        .bind(account.handle.as_str())
+        .bind(account.email.as_deref())
+        .bind(account.password_hash.as_deref())
+        .bind(account.created_at)
+        .bind(account.deactivated.then_some(account.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_unique)?;
+        sqlx::query("INSERT INTO signing_key (did, encrypted_key) VALUES (?, ?)")
+            .bind(account.did.as_str())
+            .bind(account.encrypted_signing_key.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let mut last = None;
+        for event in &events {
+            last = Some(insert_event(&mut tx, event).await?);
+        }
+        let applied = apply_commit_in(&mut tx, &first_commit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(applied.seq.or(last))
+    }
+
+    async fn account(&self, did: &Did) -> StoreResult<Option<AccountRow>> {
+        self.account_where(
+            "SELECT did, handle, email, password_hash, created_at, deactivated_at, delete_after, \
+             takedown_ref FROM account WHERE did = ?",
+            did.as_str(),
+        )
+        .await
+    }
+
+    async fn account_by_handle(&self, handle: &Handle) -> StoreResult<Option<AccountRow>> {
+        self.account_where(
+            "SELECT did, handle, email, password_hash, created_at, deactivated_at, delete_after, \
+             takedown_ref FROM account WHERE handle = ?",
+            handle.as_str(),
+        )
+        .await
+    }
+
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<AccountRow>> {
+        self.account_where(
+            "SELECT did, handle, email, password_hash, created_at, deactivated_at, delete_after, \
+             takedown_ref FROM account WHERE email = ?",
+            email,
+        )
+        .await
+    }
+
+    async fn update_handle(
+        &self,
+        did: &Did,
+        handle: &Handle,
+        event: Option<NewEvent>,
+    ) -> StoreResult<Option<Seq>> {
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let res = sqlx::query("UPDATE account SET handle = ? WHERE did = ?")
+            .bind(handle.as_str())
+            .bind(did.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_unique)?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let seq = insert_optional_event(&mut tx, event.as_ref()).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(seq)
+    }
+
+    async fn set_deactivated(
+        &self,
+        did: &Did,
+        deactivated_at: Option<Millis>,
+        delete_after: Option<Millis>,
+        event: Option<NewEvent>,
+    ) -> StoreResult<Option<Seq>> {
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let res =
+            sqlx::query("UPDATE account SET deactivated_at = ?, delete_after = ? WHERE did = ?")
+                .bind(deactivated_at)
+                .bind(delete_after)
+                .bind(did.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let seq = insert_optional_event(&mut tx, event.as_ref()).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(seq)
+    }
+
+    async fn set_takedown(
+        &self,
+        did: &Did,
+        takedown_ref: Option<String>,
+        event: Option<NewEvent>,
+    ) -> StoreResult<Option<Seq>> {
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let res = sqlx::query("UPDATE account SET takedown_ref = ? WHERE did = ?")
+            .bind(takedown_ref.as_deref())
+            .bind(did.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let seq = insert_optional_event(&mut tx, event.as_ref()).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(seq)
+    }
+
+    async fn set_password_hash(&self, did: &Did, password_hash: &str) -> StoreResult<()> {
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let res = sqlx::query("UPDATE account SET password_hash = ? WHERE did = ?")
+            .bind(password_hash)
+            .bind(did.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM refresh_token WHERE did = ?")
+            .bind(did.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn delete_account(&self, did: &Did, tombstone: NewEvent) -> StoreResult<DeletedAccount> {
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let blobs: Vec<(String,)> = sqlx::query_as("SELECT cid FROM blob WHERE did = ?")
+            .bind(did.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+        let res = sqlx::query("DELETE FROM account WHERE did = ?")
+            .bind(did.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM repo_seq WHERE did = ?")
+            .bind(did.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let seq = insert_event(&mut tx, &tombstone).await?;
+        tx.commit().await.map_err(db)?;
+        let blobs = blobs
+            .iter()
+            .map(|(c,)| parse_cid(c))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(DeletedAccount { seq, blobs })
+    }
+
+    async fn list_repos(&self, after: Option<&Did>, limit: usize) -> StoreResult<Vec<RepoListing>> {
+        let rows: Vec<(String, String, String, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT a.did, r.cid, r.rev, a.deactivated_at, a.takedown_ref \
+             FROM account a JOIN repo_root r ON r.did = a.did \
+             WHERE a.did > ? ORDER BY a.did LIMIT ?",
+        )
+        .bind(after.map_or("", Did::as_str))
+        .bind(limit_i64(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?;
+        rows.into_iter()
+            .map(|(did, cid, rev, deactivated_at, takedown_ref)| {
+                Ok(RepoListing {
+                    did: parse("did", &did)?,
+                    head: parse_cid(&cid)?,
+                    rev: parse("rev", &rev)?,
+                    deactivated_at,
+                    takedown_ref,
+                })
+            })
+            .collect()
+    }
+
+    async fn signing_key(&self, did: &Did) -> StoreResult<Option<Vec<u8>>> {
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT encrypted_key FROM signing_key WHERE did = ?")
+                .bind(did.as_str())
+                .fetch_optional(&self.read)
+                .await
+                .map_err(db)?;
+        Ok(row.map(|(k,)| k))
+    }
+
+    async fn create_app_password(&self, row: AppPasswordRow) -> StoreResult<()> {
+        let res = sqlx::query(
+            "INSERT INTO app_password (did, name, password_hash, privileged, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(row.did.as_str())
+        .bind(&row.name)
+        .bind(&row.password_hash)
+        .bind(i64::from(row.privileged))
+        .bind(row.created_at)
+        .execute(&self.write)
+        .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                Err(StoreError::NotFound)
+            }
+            Err(e) => Err(map_unique(e)),
+        }
+    }
+
+    async fn list_app_passwords(&self, did: &Did) -> StoreResult<Vec<AppPasswordRow>> {
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT name, password_hash, privileged, created_at FROM app_password \
+             WHERE did = ? ORDER BY name",
+        )
+        .bind(did.as_str())
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(name, password_hash, privileged, created_at)| AppPasswordRow {
+                    did: did.clone(),
+                    name,
+                    password_hash,
+                    privileged: privileged != 0,
+                    created_at,
+                },
+            )
+            .collect())
+    }
+
+    async fn delete_app_password(&self, did: &Did, name: &str) -> StoreResult<bool> {
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let res = sqlx::query("DELETE FROM app_password WHERE did = ? AND name = ?")
+            .bind(did.as_str())
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("DELETE FROM refresh_token WHERE did = ? AND app_password_name = ?")
+            .bind(did.as_str())
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    async fn insert_refresh_token(&self, row: RefreshTokenRow) -> StoreResult<()> {
+        insert_refresh(&self.write, &row).await
+    }
+
+    async fn refresh_token(&self, id: &str) -> StoreResult<Option<RefreshTokenRow>> {
+        let row: Option<(String, String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT id, did, app_password_name, expires_at FROM refresh_token WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db)?;
+        row.map(|(id, did, app_password_name, expires_at)| {
+            Ok(RefreshTokenRow {
+                id,
+                did: parse("did", &did)?,
+                app_password_name,
+                expires_at,
+            })
+        })
+        .transpose()
+    }
+
+    async fn rotate_refresh_token(&self, old_id: &str, new: RefreshTokenRow) -> StoreResult<bool> {
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let res = sqlx::query("DELETE FROM refresh_token WHERE id = ?")
+            .bind(old_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if res.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_refresh(&mut *tx, &new).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn delete_refresh_token(&self, id: &str) -> StoreResult<bool> {
+        let res = sqlx::query("DELETE FROM refresh_token WHERE id = ?")
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map_err(db)?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    async fn delete_expired_refresh_tokens(&self, now: Millis) -> StoreResult<u64> {
+        let res = sqlx::query("DELETE FROM refresh_token WHERE expires_at < ?")
+            .bind(now)
+            .execute(&self.write)
+            .await
+            .map_err(db)?;
+        Ok(res.rows_affected())
+    }
+}
+
+async fn insert_refresh<'c, E>(executor: E, row: &RefreshTokenRow) -> StoreResult<()>
+where
+    E: sqlx::Executor<'c, Database = Sqlite>,
+{
+    let res = sqlx::query(
+        "INSERT INTO refresh_token (id, did, app_password_name, expires_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(&row.id)
+    .bind(row.did.as_str())
+    .bind(row.app_password_name.as_deref())
+    .bind(row.expires_at)
+    .execute(executor)
+    .await;
+    match res {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => Err(StoreError::NotFound),
+        Err(e) => Err(db(e)),
+    }
+}
+
+fn limit_i64(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+type RecordTuple = (String, String, String, String, Vec<u8>);
+
+fn record_row(t: RecordTuple) -> StoreResult<RecordRow> {
+    let (collection, rkey, cid, rev, bytes) = t;
+    Ok(RecordRow {
+        collection: parse("collection", &collection)?,
+        rkey: parse("rkey", &rkey)?,
+        cid: parse_cid(&cid)?,
+        rev: parse("rev", &rev)?,
+        bytes,
+    })
+}
+
+#[async_trait]
+impl RepoStore for SqliteStore {
+    async fn repo_root(&self, did: &Did) -> StoreResult<Option<RepoRoot>> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT cid, rev FROM repo_root WHERE did = ?")
+                .bind(did.as_str())
+                .fetch_optional(&self.read)
+                .await
+                .map_err(db)?;
+        row.map(|(cid, rev)| {
+            Ok(RepoRoot {
+                cid: parse_cid(&cid)?,
+                rev: parse::<Tid>("rev", &rev)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn get_block(&self, did: &Did, cid: &Cid) -> StoreResult<Option<Vec<u8>>> {
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT bytes FROM repo_block WHERE did = ? AND cid = ?")
+                .bind(did.as_str())
+                .bind(cid.to_string())
+                .fetch_optional(&self.read)
+                .await
+                .map_err(db)?;
+        Ok(row.map(|(b,)| b))
+    }
+
+    async fn get_blocks(&self, did: &Did, cids: &[Cid]) -> StoreResult<BlockMap> {
+        let mut conn = self.read.acquire().await.map_err(db)?;
+        let mut out = BlockMap::new();
+        for cid in cids {
+            let row: Option<(Vec<u8>,)> =
+                sqlx::query_as("SELECT bytes FROM repo_block WHERE did = ? AND cid = ?")
+                    .bind(did.as_str())
+                    .bind(cid.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db)?;
+            if let Some((bytes,)) = row {
+                out.insert(*cid, bytes);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn blocks_since(&self, did: &Did, since: Option<&Tid>) -> StoreResult<BlockMap> {
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT cid, bytes FROM repo_block WHERE did = ? AND rev > ?")
+                .bind(did.as_str())
+                .bind(since.map_or("", Tid::as_str))
+                .fetch_all(&self.read)
+                .await
+                .map_err(db)?;
+        let mut out = BlockMap::new();
+        for (cid, bytes) in rows {
+            out.insert(parse_cid(&cid)?, bytes);
+        }
+        Ok(out)
+    }
+
+    async fn apply_commit(&self, commit: CommitWrite) -> StoreResult<CommitApplied> {
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let applied = apply_commit_in(&mut tx, &commit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(applied)
+    }
+
+    async fn record(
+        &self,
+        did: &Did,
+        collection: &Nsid,
+        rkey: &RecordKey,
+    ) -> StoreResult<Option<RecordRow>> {
+        let row: Option<RecordTuple> = sqlx::query_as(
+            "SELECT r.collection, r.rkey, r.cid, r.rev, b.bytes FROM record r \
+             JOIN repo_block b ON b.did = r.did AND b.cid = r.cid \
+             WHERE r.did = ? AND r.collection = ? AND r.rkey = ?",
+        )
+        .bind(did.as_str())
+        .bind(collection.as_str())
+        .bind(rkey.as_str())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db)?;
+        row.map(record_row).transpose()
+    }
+
+    async fn list_records(
+        &self,
+        did: &Did,
+        collection: &Nsid,
+        cursor: Option<&RecordKey>,
+        limit: usize,
+        reverse: bool,
+    ) -> StoreResult<Vec<RecordRow>> {
+        let sql = match (reverse, cursor.is_some()) {
+            (false, false) => {
+                "SELECT r.collection, r.rkey, r.cid, r.rev, b.bytes FROM record r \
+                 JOIN repo_block b ON b.did = r.did AND b.cid = r.cid \
+                 WHERE r.did = ? AND r.collection = ? ORDER BY r.rkey DESC LIMIT ?"
+            }
+            (false, true) => {
+                "SELECT r.collection, r.rkey, r.cid, r.rev, b.bytes FROM record r \
+                 JOIN repo_block b ON b.did = r.did AND b.cid = r.cid \
+                 WHERE r.did = ? AND r.collection = ? AND r.rkey < ? \
+                 ORDER BY r.rkey DESC LIMIT ?"
+            }
+            (true, false) => {
+                "SELECT r.collection, r.rkey, r.cid, r.rev, b.bytes FROM record r \
+                 JOIN repo_block b ON b.did = r.did AND b.cid = r.cid \
+                 WHERE r.did = ? AND r.collection = ? ORDER BY r.rkey ASC LIMIT ?"
+            }
+            (true, true) => {
+                "SELECT r.collection, r.rkey, r.cid, r.rev, b.bytes FROM record r \
+                 JOIN repo_block b ON b.did = r.did AND b.cid = r.cid \
+                 WHERE r.did = ? AND r.collection = ? AND r.rkey > ? \
+                 ORDER BY r.rkey ASC LIMIT ?"
+            }
+        };
+        let mut q = sqlx::query_as::<_, RecordTuple>(sql)
+            .bind(did.as_str())
+            .bind(collection.as_str());
+        if let Some(c) = cursor {
+            q = q.bind(c.as_str());
+        }
+        let rows = q
+            .bind(limit_i64(limit))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db)?;
+        rows.into_iter().map(record_row).collect()
+    }
+
+    async fn collections(&self, did: &Did) -> StoreResult<Vec<Nsid>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT collection FROM record WHERE did = ? ORDER BY collection",
+        )
+        .bind(did.as_str())
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?;
+        rows.iter().map(|(c,)| parse("collection", c)).collect()
+    }
+}
+
+#[async_trait]
+impl BlobMetaStore for SqliteStore {
+    async fn put_temp_blob(&self, row: BlobRow) -> StoreResult<bool> {
+        let res = sqlx::query(
+            "INSERT OR IGNORE INTO blob (did, cid, mime_type, size, temp, created_at) \
+             VALUES (?, ?, ?, ?, 1, ?)",
+        )
+        .bind(row.did.as_str())
+        .bind(row.cid.to_string())
+        .bind(&row.mime_type)
+        .bind(row.size)
+        .bind(row.created_at)
+        .execute(&self.write)
+        .await;
+        match res {
+            Ok(r) => Ok(r.rows_affected() > 0),
+            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                Err(StoreError::NotFound)
+            }
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    async fn blob(&self, did: &Did, cid: &Cid) -> StoreResult<Option<BlobRow>> {
+        let row: Option<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT mime_type, size, temp, created_at FROM blob WHERE did = ? AND cid = ?",
+        )
+        .bind(did.as_str())
+        .bind(cid.to_string())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db)?;
+        Ok(row.map(|(mime_type, size, temp, created_at)| BlobRow {
+            did: did.clone(),
+            cid: *cid,
+            mime_type,
+            size,
+            temp: temp != 0,
+            created_at,
+        }))
+    }
+
+    async fn list_blobs(
+        &self,
+        did: &Did,
+        since: Option<&Tid>,
+        cursor: Option<&Cid>,
+        limit: usize,
+    ) -> StoreResult<Vec<Cid>> {
+        let cursor = cursor.map(Cid::to_string).unwrap_or_default();
+        let rows: Vec<(String,)> = match since {
+            None => {
+                sqlx::query_as(
+                    "SELECT cid FROM blob WHERE did = ? AND temp = 0 AND cid > ? \
+                     ORDER BY cid LIMIT ?",
+                )
+                .bind(did.as_str())
+                .bind(&cursor)
+                .bind(limit_i64(limit))
+                .fetch_all(&self.read)
+                .await
+            }
+            Some(since) => {
+                sqlx::query_as(
+                    "SELECT DISTINCT rb.blob_cid FROM record_blob rb JOIN record r \
+                     ON r.did = rb.did AND r.collection = rb.collection AND r.rkey = rb.rkey \
+                     WHERE rb.did = ? AND r.rev > ? AND rb.blob_cid > ? \
+                     ORDER BY rb.blob_cid LIMIT ?",
+                )
+                .bind(did.as_str())
+                .bind(since.as_str())
+                .bind(&cursor)
+                .bind(limit_i64(limit))
+                .fetch_all(&self.read)
+                .await
+            }
+        }
+        .map_err(db)?;
+        rows.iter().map(|(c,)| parse_cid(c)).collect()
+    }
+
+    async fn take_expired_temp_blobs(
+        &self,
+        before: Millis,
+        limit: usize,
+    ) -> StoreResult<Vec<(Did, Cid)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "DELETE FROM blob WHERE rowid IN (SELECT rowid FROM blob \
+             WHERE temp = 1 AND created_at < ? LIMIT ?) RETURNING did, cid",
+        )
+        .bind(before)
+        .bind(limit_i64(limit))
+        .fetch_all(&self.write)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|(d, c)| Ok((parse("did", d)?, parse_cid(c)?)))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl PreferenceStore for SqliteStore {
+    async fn preferences(&self, did: &Did, namespace: &str) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT items_json FROM preference WHERE did = ? AND namespace = ?")
+                .bind(did.as_str())
+                .bind(namespace)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(db)?;
+        Ok(row.map(|(j,)| j))
+    }
+
+    async fn put_preferences(
+        &self,
+        did: &Did,
+        namespace: &str,
+        items_json: &str,
+    ) -> StoreResult<()> {
+        let res = sqlx::query(
+            "INSERT INTO preference (did, namespace, items_json) VALUES (?, ?, ?) \
+             ON CONFLICT (did, namespace) DO UPDATE SET items_json = excluded.items_json",
+        )
+        .bind(did.as_str())
+        .bind(namespace)
+        .bind(items_json)
+        .execute(&self.write)
+        .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                Err(StoreError::NotFound)
+            }
+            Err(e) => Err(db(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append_event(&self, event: NewEvent) -> StoreResult<Seq> {
+        let mut conn = self.write.acquire().await.map_err(db)?;
+        insert_event(&mut conn, &event).await
+    }
+
+    async fn events_after(&self, after: Seq, limit: usize) -> StoreResult<Vec<StoredEvent>> {
+        let rows: Vec<(i64, String, String, Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT seq, did, kind, event, created_at FROM repo_seq WHERE seq > ? \
+             ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit_i64(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?;
+        rows.into_iter()
+            .map(|(seq, did, kind, event, created_at)| {
+                Ok(StoredEvent {
+                    seq,
+                    did: parse("did", &did)?,
+                    kind: EventKind::parse(&kind).ok_or_else(|| corrupt("event kind", &kind))?,
+                    event,
+                    created_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn latest_seq(&self) -> StoreResult<Option<Seq>> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT seq FROM sqlite_sequence WHERE name = 'repo_seq'")
+                .fetch_optional(&self.read)
+                .await
+                .map_err(db)?;
+        Ok(row.map(|(s,)| s))
+    }
+
+    async fn prune_events_before(&self, before: Millis) -> StoreResult<u64> {
+        let res = sqlx::query("DELETE FROM repo_seq WHERE created_at < ?")
+            .bind(before)
+            .execute(&self.write)
+            .await
+            .map_err(db)?;
+        Ok(res.rows_affected())
+    }
+}
