@@ -624,6 +624,18 @@ impl<S: BlockStore> Repo<S> {
         Ok(data)
     }
 
+    /// Like [`Repo::commit`], with the rev taken from `clock` ([`Repo::next_rev`]): always
+    /// strictly greater than the current rev, even if the clock is behind it.
+    pub fn apply_writes(
+        &mut self,
+        writes: &[WriteOp],
+        clock: &TidClock,
+        key: &crypto::Keypair,
+    ) -> Result<CommitData, RepoError> {
+        let rev = self.next_rev(clock);
+        self.commit(writes, rev, key)
+    }
+
     /// Streams the whole repository as a CAR (see [`export_car`] for the block order).
     pub fn export_car<W: std::io::Write>(&self, out: W) -> Result<ExportStats, RepoError> {
         let head = self.head_cid().ok_or(RepoError::NoHead)?;

@@ -47,7 +47,7 @@ impl Default for VerifyOptions {
             key: None,
             did: None,
             car_limits: CarLimits::default(),
-            max_total_bytes: 4 * 1024 * 1024 * 1024,
+            max_total_bytes: 2 * 1024 * 1024 * 1024,
         }
     }
 }
