@@ -31,10 +31,12 @@ import {
 } from './lib/fixtures.mjs'
 import {
   buildRepoJs,
+  craftFlatMstCar,
   dataKey,
   didKeyFor,
   expectedRecordCids,
   flipRecordByte,
+  keyLayer,
   recordToLex,
   verifyCarJs,
 } from './lib/jsrepo.mjs'
@@ -260,5 +262,45 @@ describe('(d) tampered CARs are rejected by both', () => {
     }
     const car = await concatBytesAsync(writeCarStream(root, gen()))
     await assertBothReject(t, 'js-missing-record', car)
+  })
+
+  // Correctly signed, every CID valid, only the MST shape is wrong. @atproto/repo 0.9.1's own
+  // verifyRepoCar does not check the shape; the JS side here rejects through verifyCarJs's
+  // canonical-rebuild check.
+  async function flatLeaves(pred) {
+    const sorted = [...records].sort((a, b) => (dataKey(a) < dataKey(b) ? -1 : 1))
+    const out = []
+    for (const r of sorted) {
+      if (await pred(dataKey(r))) out.push([dataKey(r), recordToLex(r.record)])
+      if (out.length === 12) break
+    }
+    return out
+  }
+
+  test('MST with a key at the wrong layer (one flat node), correctly signed (checklist #42 #47)', async (t) => {
+    // 11 layer-0 keys and one key that belongs on layer >= 1, all in one layer-0 node.
+    const low = await flatLeaves(async (k) => (await keyLayer(k)) === 0)
+    const high = (await flatLeaves(async (k) => (await keyLayer(k)) >= 1))[0]
+    const leaves = [...low.slice(0, 11), high].sort((a, b) => (a[0] < b[0] ? -1 : 1))
+    const c = await craftFlatMstCar({ leaves, keyHex: K256_KEY_HEX, did: DID, rev: REV })
+    assert.notEqual(c.data, c.canonicalData, 'crafted tree is not canonical')
+    t.diagnostic(`flat root ${c.data}, canonical root ${c.canonicalData}`)
+    await assertBothReject(t, 'flat-wrong-layer', c.car)
+  })
+
+  test('MST node with keys out of order, correctly signed (checklist #47)', async (t) => {
+    const leaves = await flatLeaves(async (k) => (await keyLayer(k)) === 0)
+    ;[leaves[3], leaves[4]] = [leaves[4], leaves[3]]
+    const c = await craftFlatMstCar({ leaves, keyHex: K256_KEY_HEX, did: DID, rev: REV })
+    await assertBothReject(t, 'flat-unsorted', c.car)
+  })
+
+  test('control: a canonical flat node built the same way is accepted by both', async () => {
+    const leaves = (await flatLeaves(async (k) => (await keyLayer(k)) === 0)).slice(0, 3)
+    const c = await craftFlatMstCar({ leaves, keyHex: K256_KEY_HEX, did: DID, rev: REV })
+    assert.equal(c.data, c.canonicalData, 'three layer-0 keys make a canonical single node')
+    await verifyCarJs(c.car, { did: DID, didKey: didKey.k256 })
+    const out = relayJson(verifyArgs(writeCar('flat-ok.car', c.car), { didKey: didKey.k256, did: DID }))
+    assert.equal(out.data, c.data)
   })
 })

@@ -11,11 +11,15 @@ import {
   getFullRepo,
   readCar,
   readCarWithRoot,
+  signCommit,
+  mstUtil,
   verifyRepoCar,
+  writeCarStream,
 } from '@atproto/repo'
 import { P256Keypair, Secp256k1Keypair } from '@atproto/crypto'
 import { jsonToLex } from '@atproto/lex-json'
-import { cidForLex } from '@atproto/lex-cbor'
+import { cidForLex, encode as cborEncode } from '@atproto/lex-cbor'
+import { cidForCbor } from '@atproto/lex-data'
 
 /** Import a private key given as hex for `curve` ('k256' | 'p256'). */
 export async function keypairFor(curve, keyHex) {
@@ -132,3 +136,42 @@ export async function flipRecordByte(car, recordCid, needle) {
   buf[pos] ^= 0x01
   return new Uint8Array(buf)
 }
+
+/**
+ * Hand-craft a correctly signed repo CAR whose MST is ONE flat node holding `leaves`
+ * (`[[key, recordLex]]`) in the order given, with correct prefix compression. When a key
+ * belongs above layer 0, or the order is not sorted, the tree is not the canonical MST:
+ * every CID and the signature are valid, only the tree shape is wrong (checklist #47).
+ * Returns { car, data, canonicalData } (canonicalData: the root of the proper MST).
+ */
+export async function craftFlatMstCar({ leaves, curve = 'k256', keyHex, did, rev }) {
+  const keypair = await keypairFor(curve, keyHex)
+  const blocks = []
+  const entries = []
+  let prev = ''
+  let canonical = await MST.create(new MemoryBlockstore())
+  for (const [key, record] of leaves) {
+    const bytes = cborEncode(record)
+    const cid = await cidForCbor(bytes)
+    blocks.push({ cid, bytes })
+    const p = mstUtil.countPrefixLen(prev, key)
+    entries.push({ p, k: new TextEncoder().encode(key.slice(p)), v: cid, t: null })
+    prev = key
+    canonical = await canonical.add(key, cid)
+  }
+  const nodeBytes = cborEncode({ l: null, e: entries })
+  const data = await cidForCbor(nodeBytes)
+  blocks.push({ cid: data, bytes: nodeBytes })
+  const commit = await signCommit({ did, version: 3, rev, prev: null, data }, keypair)
+  const commitBytes = cborEncode(commit)
+  const root = await cidForCbor(commitBytes)
+  async function* gen() {
+    yield { cid: root, bytes: commitBytes }
+    yield* blocks
+  }
+  const car = await concatBytesAsync(writeCarStream(root, gen()))
+  return { car, data: data.toString(), canonicalData: (await canonical.getPointer()).toString() }
+}
+
+/** MST layer of a key: leading zero bits of sha256(key), divided by 2 (checklist #42). */
+export const keyLayer = (key) => mstUtil.leadingZerosOnHash(key)
