@@ -207,7 +207,7 @@ pub fn verify_block(cid: &Cid, block: &[u8]) -> Result<(), CarError> {
     if hash.code() != HASH_SHA2_256 || hash.size() != 32 {
         return Err(CarError::UnsupportedHash(*cid));
     }
-    if Sha256::digest(block).as_slice() != hash.digest() {
+    if Sha256::digest(block)[..] != *hash.digest() {
         return Err(CarError::HashMismatch(*cid));
     }
     Ok(())
