@@ -90,11 +90,27 @@ impl<S: BlockStore + ?Sized> BlockStore for Box<S> {
     }
 }
 
+/// A CID as a hash-map key that hashes only 8 bytes of its digest (CIDs are already uniformly
+/// distributed hashes; hashing all ~100 bytes of a `Cid` with SipHash is needlessly slow).
+/// Equality still compares the whole CID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CidKey(pub(crate) Cid);
+
+impl std::hash::Hash for CidKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let digest = self.0.hash().digest();
+        let mut tail = [0u8; 8];
+        let n = digest.len().min(8);
+        tail[..n].copy_from_slice(&digest[digest.len() - n..]);
+        state.write_u64(u64::from_le_bytes(tail) ^ self.0.codec());
+    }
+}
+
 /// An in-memory [`BlockStore`] backed by a `HashMap`. Used by tests, benchmarks and as a
 /// scratch store (for example to verify an imported CAR before persisting it).
 #[derive(Debug, Clone, Default)]
 pub struct MemoryBlockStore {
-    blocks: HashMap<Cid, Vec<u8>>,
+    blocks: HashMap<CidKey, Vec<u8>>,
 }
 
 impl MemoryBlockStore {
@@ -115,22 +131,22 @@ impl MemoryBlockStore {
 
     /// Stores one block (no-op if the CID is already present).
     pub fn insert(&mut self, cid: Cid, bytes: Vec<u8>) {
-        self.blocks.entry(cid).or_insert(bytes);
+        self.blocks.entry(CidKey(cid)).or_insert(bytes);
     }
 
     /// Iterates over all blocks, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&Cid, &[u8])> {
-        self.blocks.iter().map(|(c, b)| (c, b.as_slice()))
+        self.blocks.iter().map(|(c, b)| (&c.0, b.as_slice()))
     }
 }
 
 impl BlockStore for MemoryBlockStore {
     fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.blocks.get(cid).cloned())
+        Ok(self.blocks.get(&CidKey(*cid)).cloned())
     }
 
     fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
-        Ok(self.blocks.contains_key(cid))
+        Ok(self.blocks.contains_key(&CidKey(*cid)))
     }
 
     fn put_many(&mut self, blocks: BlockMap) -> Result<(), StoreError> {

@@ -24,7 +24,7 @@ use super::node::{Link, Node};
 use super::proof::{self, InversionError, PathMode};
 use super::tree::{Source, node_ref};
 use super::{Mst, MstError};
-use crate::blockstore::{BlockMap, BlockStore, StoreError};
+use crate::blockstore::{BlockMap, BlockStore, CidKey, StoreError};
 
 /// One record change: `old` is `None` for a creation, `new` is `None` for a deletion.
 ///
@@ -164,14 +164,14 @@ fn root_pending(tree: &Mst) -> Pending<'_> {
 fn visit_level<'a, Src: Source + ?Sized>(
     src: &Src,
     level: Vec<(Cid, Pending<'a>)>,
-    other: &HashSet<Cid>,
+    other: &HashSet<CidKey>,
     h: u8,
     nodes: &mut BTreeSet<Cid>,
     kv: &mut BTreeMap<&'a str, Cid>,
 ) -> Result<Vec<(Cid, Pending<'a>)>, MstError> {
     let mut next = Vec::new();
     for (cid, p) in level {
-        if other.contains(&cid) {
+        if other.contains(&CidKey(cid)) {
             continue;
         }
         nodes.insert(cid);
@@ -242,8 +242,8 @@ pub fn diff_trees<S: BlockStore + ?Sized>(
         if h == hb {
             b_level.push((new_root, root_pending(new)));
         }
-        let a_cids: HashSet<Cid> = a_level.iter().map(|p| p.0).collect();
-        let b_cids: HashSet<Cid> = b_level.iter().map(|p| p.0).collect();
+        let a_cids: HashSet<CidKey> = a_level.iter().map(|p| CidKey(p.0)).collect();
+        let b_cids: HashSet<CidKey> = b_level.iter().map(|p| CidKey(p.0)).collect();
         a_level = visit_level(
             store,
             std::mem::take(&mut a_level),

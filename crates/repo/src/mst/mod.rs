@@ -21,6 +21,7 @@
 //! bounds, heights, prefix compression, blessed links, size limits); a hostile block yields a
 //! typed [`MstError`], never a panic. This module does no I/O itself.
 
+mod build;
 mod diff;
 mod iter;
 mod node;
@@ -179,20 +180,6 @@ impl Mst {
         })
     }
 
-    /// Builds a tree from `(key, value)` pairs in any order (later duplicates win).
-    pub fn from_entries<I, K>(entries: I) -> Result<Mst, MstError>
-    where
-        I: IntoIterator<Item = (K, Cid)>,
-        K: AsRef<str>,
-    {
-        let mut mst = Mst::new();
-        let none = BlockMap::new();
-        for (k, v) in entries {
-            mst.insert(&none, k.as_ref(), v)?;
-        }
-        Ok(mst)
-    }
-
     /// True for the empty tree.
     pub fn is_empty(&self) -> bool {
         self.root.is_none()
@@ -242,18 +229,20 @@ impl Mst {
     ) -> Result<Option<Cid>, MstError> {
         validate_key(key.as_bytes())?;
         let kh = key_height(key.as_bytes());
-        // Phase 1 (read-only): load every node the change touches and check limits.
-        if let Some(root) = &self.root
-            && let Some(prev) = tree::preload_insert(src, root, self.height, key, kh)?
-            && prev == value
-        {
-            return Ok(Some(prev));
+        // Phase 1 (read-only): load every node the change touches, check limits, record the
+        // search path.
+        let path = match &self.root {
+            Some(root) => tree::preload_insert(src, root, self.height, key, kh)?,
+            None => tree::SearchPath::empty(),
+        };
+        if path.value() == Some(value) {
+            return Ok(Some(value));
         }
-        // Phase 2: mutate; every node needed is now in memory.
+        // Phase 2: mutate along the recorded path; every node needed is now in memory.
         tree::insert(
-            src,
             &mut self.root,
             &mut self.height,
+            &path,
             Arc::from(key),
             kh,
             value,
@@ -279,10 +268,11 @@ impl Mst {
         let Some(root) = &self.root else {
             return Ok(None);
         };
-        if tree::preload_remove(src, root, self.height, key, kh)?.is_none() {
+        let path = tree::preload_remove(src, root, self.height, key, kh)?;
+        if path.value().is_none() {
             return Ok(None);
         }
-        tree::remove(src, &mut self.root, &mut self.height, key, kh)
+        tree::remove(&mut self.root, &mut self.height, &path)
     }
 
     /// A copy of this tree with `key` set to `value` (this tree is unchanged; unchanged nodes

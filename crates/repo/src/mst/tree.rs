@@ -110,46 +110,27 @@ pub(crate) fn node_ref<'a, Src: Source + ?Sized>(
     }
 }
 
+const NOT_PRELOADED: MstError = MstError::Internal("node used by a mutation was not preloaded");
+
 /// The node behind `link`, for modification: the link becomes dirty and the node is unshared
-/// (copy-on-write).
-fn node_mut<'a, Src: Source + ?Sized>(
-    src: &Src,
-    link: &'a mut Link,
-    height: u8,
-    lo: Bound<'_>,
-    hi: Bound<'_>,
-) -> Result<&'a mut Node, MstError> {
-    if let Link::Stored { cid, node } = link {
-        src.touched(cid);
-        let arc = match node.take() {
-            Some(n) => n,
-            None => load(src, cid, height, lo, hi)?,
-        };
+/// (copy-on-write). The node must already be loaded (phase 1).
+fn node_mut(link: &mut Link) -> Result<&mut Node, MstError> {
+    if let Link::Stored { node, .. } = link {
+        let arc = node.take().ok_or(NOT_PRELOADED)?;
         *link = Link::Dirty(arc);
     }
     match link {
         Link::Dirty(arc) => Ok(Arc::make_mut(arc)),
-        Link::Stored { .. } => Err(MstError::Internal("link not dirty after loading")),
+        Link::Stored { .. } => Err(NOT_PRELOADED),
     }
 }
 
-/// Takes the node behind `link` by value (for split and merge, which rebuild it).
-fn take_node<Src: Source + ?Sized>(
-    src: &Src,
-    link: Link,
-    height: u8,
-    lo: Bound<'_>,
-    hi: Bound<'_>,
-) -> Result<Node, MstError> {
+/// Takes the node behind `link` by value (for split and merge, which rebuild it). The node must
+/// already be loaded (phase 1).
+fn take_node(link: Link) -> Result<Node, MstError> {
     let arc = match link {
         Link::Dirty(arc) => arc,
-        Link::Stored { cid, node } => {
-            src.touched(&cid);
-            match node.into_inner() {
-                Some(n) => n,
-                None => load(src, &cid, height, lo, hi)?,
-            }
-        }
+        Link::Stored { node, .. } => node.into_inner().ok_or(NOT_PRELOADED)?,
     };
     Ok(Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone()))
 }
@@ -167,25 +148,6 @@ fn slot_bounds<'a>(
         Some(&*node.entries[i - 1].key)
     };
     let h = node.entries.get(i).map_or(hi, |e| Some(&*e.key));
-    (l, h)
-}
-
-/// Owned version of [`slot_bounds`], for use while the node is mutably borrowed.
-fn slot_bounds_owned(
-    node: &Node,
-    i: usize,
-    lo: Option<&Arc<str>>,
-    hi: Option<&Arc<str>>,
-) -> (Option<Arc<str>>, Option<Arc<str>>) {
-    let l = if i == 0 {
-        lo.cloned()
-    } else {
-        Some(node.entries[i - 1].key.clone())
-    };
-    let h = node
-        .entries
-        .get(i)
-        .map_or_else(|| hi.cloned(), |e| Some(e.key.clone()));
     (l, h)
 }
 
@@ -230,29 +192,69 @@ pub(crate) fn get<Src: Source + ?Sized>(
     }
 }
 
+/// The search path of a key, found by phase 1 and replayed by phase 2 without searching again:
+/// at each depth (0 = root), the entry index where the key is or the slot to descend into.
+pub(crate) struct SearchPath {
+    /// Index per depth.
+    idx: Vec<usize>,
+    /// Depth at which the key was found, with its value.
+    found: Option<(usize, Cid)>,
+}
+
+impl SearchPath {
+    /// The path in an empty tree.
+    pub(crate) fn empty() -> SearchPath {
+        SearchPath {
+            idx: Vec::new(),
+            found: None,
+        }
+    }
+
+    /// The current value of the key, if present.
+    pub(crate) fn value(&self) -> Option<Cid> {
+        self.found.map(|(_, v)| v)
+    }
+
+    fn at(&self, depth: usize) -> Result<usize, MstError> {
+        self.idx.get(depth).copied().ok_or(NOT_PRELOADED)
+    }
+
+    fn found_at(&self, depth: usize) -> bool {
+        matches!(self.found, Some((d, _)) if d == depth)
+    }
+}
+
 /// Phase 1 of insert: loads the search path of `key` down to the bottom (the nodes that insert
-/// will descend into or split), checks the receiving node has room, and returns the current
-/// value of `key`.
+/// will descend into or split), checks the receiving node has room, and records the path.
 pub(crate) fn preload_insert<Src: Source + ?Sized>(
     src: &Src,
     root: &Link,
     height: u8,
     key: &str,
     kh: u8,
-) -> Result<Option<Cid>, MstError> {
+) -> Result<SearchPath, MstError> {
+    let mut path = SearchPath {
+        idx: Vec::with_capacity(usize::from(height) + 1),
+        found: None,
+    };
     let mut link = root;
     let mut h = height;
     let (mut lo, mut hi): (Bound<'_>, Bound<'_>) = (None, None);
     loop {
         let node = node_ref(src, link, h, lo, hi)?;
         match node.search(key) {
-            Ok(i) => return Ok(Some(node.entries[i].value)),
+            Ok(i) => {
+                path.found = Some((path.idx.len(), node.entries[i].value));
+                path.idx.push(i);
+                return Ok(path);
+            }
             Err(i) => {
+                path.idx.push(i);
                 if h == kh && node.entries.len() >= MAX_NODE_ENTRIES {
                     return Err(MstError::NodeTooLarge);
                 }
                 let Some(child) = node.slot(i) else {
-                    return Ok(None);
+                    return Ok(path);
                 };
                 (lo, hi) = slot_bounds(node, i, lo, hi);
                 link = child;
@@ -294,11 +296,12 @@ fn new_chain(h: u8, key: Arc<str>, kh: u8, value: Cid) -> Link {
     link
 }
 
-/// Phase 2 of insert. Returns the previous value.
-pub(crate) fn insert<Src: Source + ?Sized>(
-    src: &Src,
+/// Phase 2 of insert, along the path found by [`preload_insert`] (empty for an empty tree).
+/// Returns the previous value.
+pub(crate) fn insert(
     root: &mut Option<Link>,
     height: &mut u8,
+    path: &SearchPath,
     key: Arc<str>,
     kh: u8,
     value: Cid,
@@ -312,7 +315,7 @@ pub(crate) fn insert<Src: Source + ?Sized>(
         Some(_) if kh > *height => {
             // The key goes above the current root: split the whole tree around it.
             let old = root.take();
-            let (l, r) = split(src, old, *height, &key, None, None)?;
+            let (l, r) = split(old, 0, path)?;
             let left = wrap(l, *height, kh);
             let right = wrap(r, *height, kh);
             *root = Some(Link::dirty(Node {
@@ -322,101 +325,65 @@ pub(crate) fn insert<Src: Source + ?Sized>(
             *height = kh;
             Ok(None)
         }
-        Some(link) => insert_at(src, link, *height, None, None, key, kh, value),
+        Some(link) => insert_at(link, *height, 0, path, key, kh, value),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn insert_at<Src: Source + ?Sized>(
-    src: &Src,
+fn insert_at(
     link: &mut Link,
     h: u8,
-    lo: Option<&Arc<str>>,
-    hi: Option<&Arc<str>>,
+    depth: usize,
+    path: &SearchPath,
     key: Arc<str>,
     kh: u8,
     value: Cid,
 ) -> Result<Option<Cid>, MstError> {
-    let node = node_mut(src, link, h, lo.map(|s| &**s), hi.map(|s| &**s))?;
-    match node.search(&key) {
-        Ok(i) => {
-            let prev = node.entries[i].value;
-            node.entries[i].value = value;
-            Ok(Some(prev))
+    let node = node_mut(link)?;
+    let i = path.at(depth)?;
+    if path.found_at(depth) {
+        let prev = node.entries[i].value;
+        node.entries[i].value = value;
+        return Ok(Some(prev));
+    }
+    if h == kh {
+        let sub = node.slot_mut(i).take();
+        let (l, r) = split(sub, depth + 1, path)?;
+        *node.slot_mut(i) = l;
+        node.entries.insert(
+            i,
+            Entry {
+                key,
+                value,
+                right: r,
+            },
+        );
+        return Ok(None);
+    }
+    let ch = child_height(h)?;
+    match node.slot_mut(i) {
+        slot @ None => {
+            *slot = Some(new_chain(ch, key, kh, value));
+            Ok(None)
         }
-        Err(i) => {
-            let (clo, chi) = slot_bounds_owned(node, i, lo, hi);
-            if h == kh {
-                let sub = node.slot_mut(i).take();
-                let (l, r) = if sub.is_some() {
-                    split(
-                        src,
-                        sub,
-                        child_height(h)?,
-                        &key,
-                        clo.as_deref(),
-                        chi.as_deref(),
-                    )?
-                } else {
-                    (None, None)
-                };
-                *node.slot_mut(i) = l;
-                node.entries.insert(
-                    i,
-                    Entry {
-                        key,
-                        value,
-                        right: r,
-                    },
-                );
-                Ok(None)
-            } else {
-                let ch = child_height(h)?;
-                match node.slot_mut(i) {
-                    slot @ None => {
-                        *slot = Some(new_chain(ch, key, kh, value));
-                        Ok(None)
-                    }
-                    Some(child) => {
-                        insert_at(src, child, ch, clo.as_ref(), chi.as_ref(), key, kh, value)
-                    }
-                }
-            }
-        }
+        Some(child) => insert_at(child, ch, depth + 1, path, key, kh, value),
     }
 }
 
-/// Splits subtree `sub` (at height `h`, keys inside `(lo, hi)`) into the parts below and above
-/// `key`, which is not in it. Empty parts become `None`.
-fn split<Src: Source + ?Sized>(
-    src: &Src,
+/// Splits subtree `sub` (at `depth` on the key's search path) into the parts below and above
+/// the key, which is not in it. Empty parts become `None`.
+fn split(
     sub: Option<Link>,
-    h: u8,
-    key: &str,
-    lo: Bound<'_>,
-    hi: Bound<'_>,
+    depth: usize,
+    path: &SearchPath,
 ) -> Result<(Option<Link>, Option<Link>), MstError> {
     let Some(link) = sub else {
         return Ok((None, None));
     };
-    let mut node = take_node(src, link, h, lo, hi)?;
-    let i = node.search(key).unwrap_or_else(|i| i);
+    let mut node = take_node(link)?;
+    let i = path.at(depth)?;
     let right_entries = node.entries.split_off(i);
     let mid = node.slot_mut(i).take();
-    let (ml, mr) = if mid.is_some() {
-        let clo: Option<Arc<str>> = node.entries.last().map(|e| e.key.clone());
-        let chi: Option<Arc<str>> = right_entries.first().map(|e| e.key.clone());
-        split(
-            src,
-            mid,
-            child_height(h)?,
-            key,
-            clo.as_deref().or(lo),
-            chi.as_deref().or(hi),
-        )?
-    } else {
-        (None, None)
-    };
+    let (ml, mr) = split(mid, depth + 1, path)?;
     *node.slot_mut(i) = ml;
     let right = Node {
         left: mr,
@@ -434,31 +401,35 @@ fn non_empty(node: Node) -> Option<Link> {
 }
 
 /// Phase 1 of remove: loads the path to `key`, the spines that removing it merges, and the
-/// chain walked when trimming empty top nodes; checks merged nodes stay within limits. Returns
-/// the current value (`None`: nothing to do).
+/// chain walked when trimming empty top nodes; checks merged nodes stay within limits; records
+/// the path (`found` is `None` when the key is absent: nothing to do).
 pub(crate) fn preload_remove<Src: Source + ?Sized>(
     src: &Src,
     root: &Link,
     height: u8,
     key: &str,
     kh: u8,
-) -> Result<Option<Cid>, MstError> {
+) -> Result<SearchPath, MstError> {
+    let mut path = SearchPath {
+        idx: Vec::with_capacity(usize::from(height) + 1),
+        found: None,
+    };
     let mut link = root;
     let mut h = height;
     let (mut lo, mut hi): (Bound<'_>, Bound<'_>) = (None, None);
     loop {
         if kh > h {
-            return Ok(None);
+            return Ok(path);
         }
         let node = node_ref(src, link, h, lo, hi)?;
         match node.search(key) {
             Ok(i) => {
-                let value = node.entries[i].value;
+                path.found = Some((path.idx.len(), node.entries[i].value));
+                path.idx.push(i);
                 if h == 0 {
                     // No subtrees to merge; trimming needs nothing below a height-0 root.
-                    return Ok(Some(value));
+                    return Ok(path);
                 }
-                let ch = h - 1;
                 let a = node.slot(i);
                 let b = node.slot(i + 1);
                 let a_lo = if i == 0 {
@@ -468,15 +439,16 @@ pub(crate) fn preload_remove<Src: Source + ?Sized>(
                 };
                 let b_hi = node.entries.get(i + 1).map_or(hi, |e| Some(&*e.key));
                 let root_emptied = h == height && node.entries.len() == 1;
-                preload_merge(src, a, b, ch, a_lo, Some(key), b_hi, root_emptied)?;
-                return Ok(Some(value));
+                preload_merge(src, a, b, h - 1, a_lo, Some(key), b_hi, root_emptied)?;
+                return Ok(path);
             }
             Err(i) => {
                 if h == kh {
-                    return Ok(None);
+                    return Ok(path);
                 }
+                path.idx.push(i);
                 let Some(child) = node.slot(i) else {
-                    return Ok(None);
+                    return Ok(path);
                 };
                 (lo, hi) = slot_bounds(node, i, lo, hi);
                 link = child;
@@ -552,22 +524,24 @@ fn preload_merge<Src: Source + ?Sized>(
     }
 }
 
-/// Phase 2 of remove. Returns the removed value.
-pub(crate) fn remove<Src: Source + ?Sized>(
-    src: &Src,
+/// Phase 2 of remove, along the path found by [`preload_remove`] (which found the key).
+/// Returns the removed value.
+pub(crate) fn remove(
     root: &mut Option<Link>,
     height: &mut u8,
-    key: &str,
-    kh: u8,
+    path: &SearchPath,
 ) -> Result<Option<Cid>, MstError> {
-    let prev = remove_in(src, root, *height, None, None, key, kh, true)?;
+    let prev = remove_in(root, *height, 0, path, true)?;
     // Trim empty nodes off the top (checklist #46).
     loop {
-        let Some(link) = root.as_ref() else {
-            *height = 0;
-            break;
+        let node = match root.as_ref() {
+            None => {
+                *height = 0;
+                break;
+            }
+            Some(Link::Dirty(node)) => &**node,
+            Some(Link::Stored { node, .. }) => node.get().ok_or(NOT_PRELOADED)?,
         };
-        let node = node_ref(src, link, *height, None, None)?;
         if !node.entries.is_empty() {
             break;
         }
@@ -583,58 +557,29 @@ pub(crate) fn remove<Src: Source + ?Sized>(
     Ok(prev)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn remove_in<Src: Source + ?Sized>(
-    src: &Src,
+fn remove_in(
     slot: &mut Option<Link>,
     h: u8,
-    lo: Option<&Arc<str>>,
-    hi: Option<&Arc<str>>,
-    key: &str,
-    kh: u8,
+    depth: usize,
+    path: &SearchPath,
     is_root: bool,
 ) -> Result<Option<Cid>, MstError> {
     let Some(link) = slot.as_mut() else {
         return Ok(None);
     };
-    let node = node_mut(src, link, h, lo.map(|s| &**s), hi.map(|s| &**s))?;
-    let prev = match node.search(key) {
-        Ok(i) => {
-            let removed = node.entries.remove(i);
-            let a = node.slot_mut(i).take();
-            let merged = if h == 0 {
-                None
-            } else {
-                let (a_lo, b_hi) = slot_bounds_owned(node, i, lo, hi);
-                merge(
-                    src,
-                    a,
-                    removed.right,
-                    h - 1,
-                    a_lo.as_deref(),
-                    key,
-                    b_hi.as_deref(),
-                )?
-            };
-            *node.slot_mut(i) = merged;
-            Some(removed.value)
-        }
-        Err(i) => {
-            if h <= kh {
-                return Ok(None);
-            }
-            let (clo, chi) = slot_bounds_owned(node, i, lo, hi);
-            remove_in(
-                src,
-                node.slot_mut(i),
-                h - 1,
-                clo.as_ref(),
-                chi.as_ref(),
-                key,
-                kh,
-                false,
-            )?
-        }
+    let node = node_mut(link)?;
+    let i = path.at(depth)?;
+    let prev = if path.found_at(depth) {
+        let removed = node.entries.remove(i);
+        let a = node.slot_mut(i).take();
+        *node.slot_mut(i) = if h == 0 {
+            None
+        } else {
+            merge(a, removed.right, h - 1)?
+        };
+        Some(removed.value)
+    } else {
+        remove_in(node.slot_mut(i), child_height(h)?, depth + 1, path, false)?
     };
     // Prune nodes left empty below the root (checklist #46); the root is trimmed by `remove`.
     if !is_root && node.is_empty() {
@@ -643,38 +588,19 @@ fn remove_in<Src: Source + ?Sized>(
     Ok(prev)
 }
 
-/// Merges adjacent subtrees `a` (keys in `(lo, mid)`) and `b` (keys in `(mid, hi)`) at height
-/// `h` into one.
-fn merge<Src: Source + ?Sized>(
-    src: &Src,
-    a: Option<Link>,
-    b: Option<Link>,
-    h: u8,
-    lo: Bound<'_>,
-    mid: &str,
-    hi: Bound<'_>,
-) -> Result<Option<Link>, MstError> {
+/// Merges adjacent subtrees `a` and `b` (all keys of `a` below all keys of `b`) at height `h`.
+fn merge(a: Option<Link>, b: Option<Link>, h: u8) -> Result<Option<Link>, MstError> {
     match (a, b) {
         (None, x) | (x, None) => Ok(x),
         (Some(a), Some(b)) => {
-            let mut na = take_node(src, a, h, lo, Some(mid))?;
-            let nb = take_node(src, b, h, Some(mid), hi)?;
+            let mut na = take_node(a)?;
+            let nb = take_node(b)?;
             let last = na.entries.len();
             let inner = if h == 0 {
                 None
             } else {
                 let a_last = na.slot_mut(last).take();
-                let inner_lo: Option<Arc<str>> = na.entries.last().map(|e| e.key.clone());
-                let inner_hi: Option<Arc<str>> = nb.entries.first().map(|e| e.key.clone());
-                merge(
-                    src,
-                    a_last,
-                    nb.left,
-                    h - 1,
-                    inner_lo.as_deref().or(lo),
-                    mid,
-                    inner_hi.as_deref().or(hi),
-                )?
+                merge(a_last, nb.left, h - 1)?
             };
             *na.slot_mut(last) = inner;
             na.entries.extend(nb.entries);

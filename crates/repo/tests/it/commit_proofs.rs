@@ -110,6 +110,10 @@ fn check(case: &Value) {
         after,
         "{comment}: rebuilt from scratch"
     );
+    let bulk = Mst::from_entries(final_keys.iter().map(|k| (k, leaf)))
+        .unwrap()
+        .root_cid();
+    assert_eq!(bulk, after, "{comment}: bulk build");
 
     let d = diff(&store, &before, &after).unwrap();
     let mut expected_ops: Vec<RecordOp> = adds

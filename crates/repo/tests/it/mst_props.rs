@@ -84,6 +84,9 @@ proptest! {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let entries: Vec<(String, Cid)> = keys.iter().enumerate().map(|(i, k)| (k.clone(), value(i as u64))).collect();
         let expected = build(&entries).root_cid();
+        let mut shuffled = entries.clone();
+        shuffled.shuffle(&mut rng);
+        prop_assert_eq!(Mst::from_entries(shuffled).unwrap().root_cid(), expected, "bulk build");
 
         let none = BlockMap::new();
         let mut ops: Vec<(String, Option<Cid>)> = entries.iter().map(|(k, v)| (k.clone(), Some(*v))).collect();
