@@ -295,15 +295,15 @@ impl Node {
         {
             return Err(InvalidNode::KeyOrder);
         }
-        if height == 0 && (self.left.is_some() || self.entries.iter().any(|e| e.right.is_some())) {
-            return Err(InvalidNode::SubtreeBelowLeaf);
-        }
         if self.entries.is_empty() {
             match (&self.left, is_root) {
                 (None, false) => return Err(InvalidNode::EmptyNode),
                 (Some(_), true) => return Err(InvalidNode::UntrimmedRoot),
                 _ => {}
             }
+        }
+        if height == 0 && (self.left.is_some() || self.entries.iter().any(|e| e.right.is_some())) {
+            return Err(InvalidNode::SubtreeBelowLeaf);
         }
         Ok(())
     }
