@@ -4,7 +4,10 @@
 //
 //   mst_build        insert N (key -> record CID) pairs into an empty MST, compute the root CID
 //   mst_build_blocks the same, plus serialising every MST node block (what a commit stores)
-//   commit_one       one-record create commit into an N-record repo (signed, K-256)
+//   mst_insert_one_cold  one new random key into the N-record tree loaded fresh from the
+//                    block store, root CID and new node blocks
+//   commit_one       one-record create commit into an N-record repo (signed, K-256), with a
+//                    new TID rkey newer than every existing one (as a new post would be)
 //   car_export       full-repo CAR export of an N-record repo (com.atproto.sync.getRepo)
 //   car_import       CAR import + full verification (block CIDs, signature, MST walk, leaves)
 //   diff_1pct        DataDiff of two N-record trees differing in ~1% of keys
@@ -29,6 +32,7 @@ import {
   verifyRepoCar,
 } from '@atproto/repo'
 import { Secp256k1Keypair } from '@atproto/crypto'
+import { TID } from '@atproto/common-web'
 import { cidForLex } from '@atproto/lex-cbor'
 
 import { DID, K256_KEY_HEX, REV, prng, randomTids } from './lib/fixtures.mjs'
@@ -94,7 +98,8 @@ async function measure(name, iters, fn, { warmup = WARMUP } = {}) {
 // ---- data ----------------------------------------------------------------------------
 log(`generating ${N} records`)
 const rand = prng(2026)
-const tids = randomTids(rand, N + COMMITS * 2 + 10 + Math.ceil(N / 100))
+const INSERTS = 64
+const tids = randomTids(rand, N + INSERTS + Math.ceil(N / 100) + 10)
 const keys = []
 const recordOf = new Map()
 let t0 = performance.now()
@@ -213,14 +218,37 @@ results.push(
   }),
 )
 
+// ---- mst_insert_one_cold ---------------------------------------------------------------
+const insertKeys = []
+for (let i = 0; i < INSERTS; i++) {
+  const collection = COLLECTIONS[rand.int(4)]
+  insertKeys.push([`${collection}/${tids[nextTid++]}`, await cidForLex(smallRecord(collection, N + changes + i))])
+}
+let ins = 0
+const insertRes = await measure(
+  'mst_insert_one_cold',
+  INSERTS - 4,
+  async () => {
+    const [k, v] = insertKeys[ins++ % INSERTS]
+    const tree = await MST.load(baseStorage, baseData).add(k, v)
+    const { blocks } = await tree.getUnstoredBlocks()
+    return { new_mst_blocks: blocks.size }
+  },
+  { warmup: 4 },
+)
+results.push(insertRes)
+
 // ---- commit_one ---------------------------------------------------------------------------
 // Each commit applies to the repo produced by the previous one (as a PDS does), with the
 // repo reloaded from the block store (no in-memory MST cache carried over).
 const blocksWritten = []
+const NOW_US = Date.parse('2026-11-23T00:00:00Z') * 1000 // after every fixture TID
+let commits = 0
 const commitOne = async () => {
   const collection = COLLECTIONS[rand.int(4)]
+  const rkey = TID.fromTime(NOW_US + ++commits * 1000, 0).toString()
   const commit = await repo.formatCommit(
-    { action: WriteOpAction.Create, collection, rkey: tids[nextTid++], record: smallRecord(collection, nextTid) },
+    { action: WriteOpAction.Create, collection, rkey, record: smallRecord(collection, N + commits) },
     keypair,
   )
   repo = await repo.applyCommit(commit)
@@ -261,6 +289,8 @@ const detail = (r) => {
       return `${Math.round((N / r.median_ms) * 1000).toLocaleString('en-US')} keys/s`
     case 'mst_build_blocks':
       return `${r.mst_blocks} MST node blocks`
+    case 'mst_insert_one_cold':
+      return `MST.load + add + getUnstoredBlocks; ${r.new_mst_blocks} new MST blocks (last sample)`
     case 'commit_one':
       return `blocks written: median ${r.blocks_written_median} (min ${r.blocks_written_min}, max ${r.blocks_written_max})`
     case 'car_export':
