@@ -1,6 +1,7 @@
-//! The `relay` binary. For now it only hosts admin CLI subcommands (`relay repo inspect|verify|
-//! build`); the server itself comes later. `main` parses arguments, runs one command, prints its
-//! JSON result on stdout, and on failure prints a human-readable error on stderr and exits 1.
+//! The `relay` binary: admin CLI subcommands (`relay repo inspect|verify|build`) and the servers
+//! (`relay serve`, `relay plc serve`, implemented in the `relay` library). `main` parses
+//! arguments, runs one command, prints its JSON result (if any) on stdout, and on failure prints
+//! a human-readable error on stderr and exits 1.
 
 mod cli;
 
@@ -10,7 +11,9 @@ fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(json) => {
-            println!("{json}");
+            if !json.is_null() {
+                println!("{json}");
+            }
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {

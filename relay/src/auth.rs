@@ -1,0 +1,114 @@
+//! Authentication extractors: the raw `Authorization` credentials ([`BearerToken`],
+//! [`OptionalBearer`]) and admin HTTP Basic auth ([`AdminAuth`], checklist #132).
+//!
+//! Token *verification* (access vs refresh JWT `typ`, expiry, revocation, app-password scope)
+//! belongs to `pds`; the session extractors built on it call exactly one `pds` function and map
+//! its error through [`crate::error`]. This file only parses headers and checks the admin
+//! password, in constant time.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine as _;
+
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// A `Bearer` token from the `Authorization` header. Missing: `401 AuthMissing`; another
+/// scheme or an empty token: `401 InvalidToken`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(pub String);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
+    }
+}
+
+/// Splits `Authorization: <scheme> <credentials>`; the scheme is case-insensitive.
+fn authorization<'a>(parts: &'a Parts, scheme: &str) -> Result<Option<&'a str>, ApiError> {
+    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("InvalidToken", "Malformed authorization header"))?;
+    match value.split_once(' ') {
+        Some((s, rest)) if s.eq_ignore_ascii_case(scheme) && !rest.trim().is_empty() => {
+            Ok(Some(rest.trim()))
+        }
+        _ => Err(ApiError::unauthorized(
+            "InvalidToken",
+            "Unexpected authorization type",
+        )),
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match authorization(parts, "Bearer")? {
+            Some(token) => Ok(BearerToken(token.to_owned())),
+            None => Err(ApiError::auth_missing()),
+        }
+    }
+}
+
+/// An optional `Bearer` token: `None` when there is no `Authorization` header; another scheme
+/// is still `401 InvalidToken`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionalBearer(pub Option<BearerToken>);
+
+impl<S: Send + Sync> FromRequestParts<S> for OptionalBearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(OptionalBearer(
+            authorization(parts, "Bearer")?.map(|t| BearerToken(t.to_owned())),
+        ))
+    }
+}
+
+/// Proof that the request carried `Authorization: Basic base64(admin:<admin_password>)`.
+/// Without a configured admin password every admin request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminAuth;
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let bad = || ApiError::unauthorized("AuthenticationRequired", "Invalid admin credentials");
+        let credentials = authorization(parts, "Basic")
+            .map_err(|_| bad())?
+            .ok_or_else(ApiError::auth_missing)?;
+        let Some(expected) = &state.config().admin_password else {
+            return Err(bad());
+        };
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(credentials)
+            .map_err(|_| bad())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+        let (user, password) = decoded.split_once(':').ok_or_else(bad)?;
+        let user_ok = constant_time_eq(user.as_bytes(), b"admin");
+        let password_ok = constant_time_eq(password.as_bytes(), expected.expose().as_bytes());
+        if user_ok & password_ok {
+            Ok(AdminAuth)
+        } else {
+            Err(bad())
+        }
+    }
+}
+
+/// Compares two byte strings without an early exit on the first difference (the length is not
+/// secret).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,33 @@
+//! The relay server as a library: configuration, the axum application and its XRPC handlers,
+//! the one error-to-XRPC mapping, auth extractors, the local PLC directory and the SSRF guard.
+//! The `relay` binary (`main.rs`) only parses the command line and calls in here.
+//!
+//! # Layout
+//! - [`config`]: options from defaults, a TOML file and `RELAY_*` variables; [`secrets`]: the
+//!   generated secret key file.
+//! - [`server`]: [`AppState`], [`app`] (the `Router`), [`run`] (serve until shutdown), [`serve`]
+//!   (`relay serve`).
+//! - [`xrpc`]: `/xrpc/*` routing and thin handlers, one module per NSID group; [`auth`]:
+//!   credential extractors; [`error`]: [`ApiError`], the only place errors meet the wire.
+//! - [`commands`]: the `relay serve` and `relay plc serve` subcommands.
+//! - [`plc_directory`]: the did:plc directory API (`relay plc serve`) and a client for any
+//!   directory; [`ssrf`]: the outbound-fetch guard every HTTP client here goes through.
+//!
+//! Only this crate knows HTTP, axum and XRPC JSON; use cases live in `pds`.
+
+pub mod auth;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod plc_directory;
+pub mod secrets;
+pub mod server;
+pub mod ssrf;
+pub mod xrpc;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use server::{AppState, ServeError, app, init_tracing, run, serve, shutdown_signal};
+
+/// The version reported by `/xrpc/_health` and the PLC directory's `/_health`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,264 @@
+//! The server's wiring: [`AppState`] (configuration and services), [`app`] (the axum `Router`
+//! with CORS, tracing and error normalisation), [`run`] (serve a listener until a shutdown
+//! future resolves) and [`serve`] (what `relay serve` does: secrets, bind, run until SIGINT or
+//! SIGTERM).
+//!
+//! `app` and `run` are separate so tests can drive the router with `tower::ServiceExt::oneshot`
+//! or serve it on `127.0.0.1:0`. Nothing here knows a use case: handlers are in [`crate::xrpc`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::{Config, SecretKey};
+use crate::error::ApiError;
+use crate::secrets::{self, SecretsError};
+use crate::ssrf::{OutboundPolicy, SafeClient, SsrfError};
+
+/// Shared state of the server: configuration and services. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    secret_key: SecretKey,
+    http: SafeClient,
+}
+
+impl AppState {
+    /// Builds the state from a resolved configuration and the server's secret key.
+    pub fn new(config: Config, secret_key: SecretKey) -> Result<AppState, ServeError> {
+        let http = SafeClient::new(OutboundPolicy {
+            allow_private: config.allow_private_outbound,
+        })?;
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                config,
+                secret_key,
+                http,
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The server's secret key (encrypts secrets at rest). Never log it.
+    pub fn secret_key(&self) -> &SecretKey {
+        &self.inner.secret_key
+    }
+
+    /// The outbound HTTP client, guarded against SSRF by the configured policy.
+    pub fn http(&self) -> &SafeClient {
+        &self.inner.http
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The secrets file could not be read or created.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    /// The outbound HTTP client could not be built.
+    #[error(transparent)]
+    Http(#[from] SsrfError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Request headers atproto clients send cross-origin (the preflight mirrors what is asked, as the
+/// reference PDS does; these are the ones that matter, listed for documentation and tests).
+pub const ATPROTO_REQUEST_HEADERS: &[&str] = &[
+    "authorization",
+    "content-type",
+    "dpop",
+    "atproto-proxy",
+    "atproto-accept-labelers",
+];
+
+/// Response headers browser clients must be able to read.
+pub const EXPOSED_HEADERS: &[&str] = &[
+    "dpop-nonce",
+    "www-authenticate",
+    "atproto-repo-rev",
+    "atproto-content-labelers",
+    "retry-after",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "ratelimit-policy",
+];
+
+/// CORS as atproto browser clients need it: any origin, the common methods, any requested
+/// header (incl. `atproto-proxy`, `atproto-accept-labelers`, `dpop`, `authorization`), and the
+/// DPoP/auth/rev/label/rate-limit response headers exposed (checklist #133).
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers(
+            EXPOSED_HEADERS
+                .iter()
+                .map(|h| HeaderName::from_static(h))
+                .collect::<Vec<_>>(),
+        )
+        .max_age(Duration::from_secs(24 * 3600))
+}
+
+/// Rewrites responses produced outside our handlers (the body-limit layer's bare `413`) into
+/// XRPC JSON errors.
+async fn normalize_errors(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return ApiError::payload_too_large("request entity too large").into_response();
+    }
+    response
+}
+
+/// Paths outside `/xrpc/` that nothing serves.
+async fn not_found() -> ApiError {
+    ApiError::not_found("Not Found")
+}
+
+/// The application: every route, with CORS, request tracing and error normalisation.
+pub fn app(state: AppState) -> Router {
+    let xrpc = crate::xrpc::router(&state);
+    Router::new()
+        .merge(xrpc)
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::middleware::map_response(normalize_errors))
+        .layer(cors())
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting connections and
+/// waits for in-flight requests to finish.
+pub async fn run(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received SIGINT, shutting down"),
+        () = terminate => tracing::info!("received SIGTERM, shutting down"),
+    }
+}
+
+/// `relay serve`: prepares the data directory and secrets, binds the configured address and
+/// serves until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let (secret_key, _) = secrets::load_or_generate(&config)?;
+    let addr = config.listen_addr();
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener.local_addr()?;
+    tracing::info!(
+        addr = %local,
+        public_url = %config.public_url,
+        service_did = %config.service_did,
+        data_dir = %config.data_dir.display(),
+        "relay listening"
+    );
+    let state = AppState::new(config, secret_key)?;
+    run(listener, app(state), shutdown_signal()).await?;
+    tracing::info!("relay stopped");
+    Ok(())
+}
+
+/// Installs the tracing subscriber: `RUST_LOG` filter (default `info`), human-readable output on
+/// stderr. Safe to call more than once (later calls do nothing).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}

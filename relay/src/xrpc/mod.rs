@@ -1,0 +1,80 @@
+//! XRPC plumbing: the `/xrpc/*` router, per-route body limits, method helpers that answer a
+//! wrong HTTP method the way the reference does, and the catch-all for methods we do not
+//! implement (checklist #124).
+//!
+//! Handlers live in one submodule per NSID group and stay thin: parse, one domain call, map.
+//! Routing rules, matching the reference XRPC server:
+//! - `/xrpc/<nsid>` with a syntactically invalid NSID: `400 InvalidRequest` "invalid xrpc path";
+//! - an implemented method called with the wrong HTTP method: `400 InvalidRequest`
+//!   "Incorrect HTTP method (GET) expected POST";
+//! - any other valid NSID: proxied when a proxy target applies (not yet), else
+//!   `501 MethodNotImplemented`.
+
+pub mod extract;
+mod server;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path};
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{MethodRouter, any, get, post};
+use syntax::Nsid;
+use tower_http::limit::RequestBodyLimitLayer;
+
+pub use extract::{XrpcJson, XrpcQuery};
+
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// A query method (`GET`; `HEAD` too). Other HTTP methods get `400 InvalidRequest`.
+pub fn query<H, T>(handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    get(handler).fallback(|method: Method| async move { wrong_method(&method, "GET") })
+}
+
+/// A procedure method (`POST`). Other HTTP methods get `400 InvalidRequest`.
+pub fn procedure<H, T>(handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    post(handler).fallback(|method: Method| async move { wrong_method(&method, "POST") })
+}
+
+fn wrong_method(method: &Method, expected: &str) -> ApiError {
+    ApiError::invalid_request(format!(
+        "Incorrect HTTP method ({method}) expected {expected}"
+    ))
+}
+
+/// The `/xrpc/*` routes. JSON methods get the JSON body limit; blob uploads and the catch-all
+/// (which may stream a proxied body) get the blob limit.
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    let config = state.config();
+    let json_limit = config.json_body_limit;
+    let blob_limit = config.blob_upload_limit;
+
+    let json_routes = Router::new()
+        .route("/xrpc/_health", get(server::health))
+        .merge(server::routes())
+        .layer(DefaultBodyLimit::max(json_limit))
+        .layer(RequestBodyLimitLayer::new(json_limit));
+
+    let blob_routes = Router::new()
+        .route("/xrpc/{*method}", any(catchall))
+        .layer(DefaultBodyLimit::max(blob_limit))
+        .layer(RequestBodyLimitLayer::new(blob_limit));
+
+    json_routes.merge(blob_routes)
+}
+
+/// Methods we have no handler for.
+async fn catchall(Path(method): Path<String>) -> ApiError {
+    if method.contains('/') || method.parse::<Nsid>().is_err() {
+        return ApiError::invalid_request("invalid xrpc path");
+    }
+    ApiError::method_not_implemented()
+}

@@ -1,0 +1,156 @@
+//! Shared helpers: a test configuration, one-shot requests against the app, a real server on
+//! `127.0.0.1:0` with a shutdown handle, and unique temporary directories.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use relay::config::SecretKey;
+use relay::{AppState, Config};
+use tower::ServiceExt;
+
+/// A configuration for tests: private outbound allowed, everything else default.
+pub(crate) fn test_config(extra: &[(&str, &str)]) -> Config {
+    let mut env = vec![("RELAY_ALLOW_PRIVATE_OUTBOUND".to_owned(), "true".to_owned())];
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    Config::from_sources(None, env).unwrap()
+}
+
+/// The app over [`test_config`] with `extra` settings.
+pub(crate) fn test_app(extra: &[(&str, &str)]) -> Router {
+    let state = AppState::new(test_config(extra), SecretKey::from_bytes([7; 32])).unwrap();
+    relay::app(state)
+}
+
+/// A response, fully read.
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON (panics if it is not).
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// Asserts an XRPC error: status, `error` name and JSON content type; returns the message.
+    pub(crate) fn assert_xrpc_error(&self, status: u16, error: &str) -> String {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "body: {:?}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let content_type = self.headers.get("content-type").unwrap().to_str().unwrap();
+        assert!(
+            content_type.starts_with("application/json"),
+            "content-type {content_type}"
+        );
+        let json = self.json();
+        assert_eq!(json["error"], error, "body: {json}");
+        let message = json["message"].as_str().expect("message is a string");
+        assert!(!message.is_empty());
+        message.to_owned()
+    }
+}
+
+/// Sends one request through the app.
+pub(crate) async fn send(app: &Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A GET request.
+pub(crate) fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+/// A POST request with a JSON body.
+pub(crate) fn post_json(uri: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(uri)
+        .header("content-type", "application/json")
+        .body(body.into())
+        .unwrap()
+}
+
+/// A server running on `127.0.0.1:<random>`; stops when dropped or on [`Server::stop`].
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    /// Serves `app` on a free loopback port.
+    pub(crate) async fn start(app: Router) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(relay::run(listener, app, async move {
+            let _ = rx.await;
+        }));
+        Server {
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Triggers graceful shutdown and waits for the server to return.
+    pub(crate) async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A fresh, empty directory under the system temp dir (left behind for inspection).
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "relay-it-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

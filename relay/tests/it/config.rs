@@ -1,0 +1,210 @@
+//! Configuration and secrets: defaults, file and environment precedence, errors that name the
+//! bad option, the documented example file, redacted `Debug`, and the generated secrets file
+//! (0600, stable across restarts).
+
+use std::path::PathBuf;
+
+use relay::Config;
+use relay::config::{AppView, ConfigError, SecretKey};
+use relay::secrets::{KeySource, load_or_generate_at};
+
+use crate::common::temp_dir;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn example_text() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/relay.example.toml")).unwrap()
+}
+
+#[test]
+fn defaults_need_nothing() {
+    let c = Config::from_sources(None, env(&[])).unwrap();
+    assert_eq!(c.data_dir, PathBuf::from("./data"));
+    assert_eq!(c.listen_addr().to_string(), "127.0.0.1:2583");
+    assert_eq!(c.hostname, "localhost");
+    assert_eq!(c.public_url, "http://localhost:2583");
+    assert_eq!(c.service_did.as_str(), "did:web:localhost%3A2583");
+    assert_eq!(c.service_handle_domains, vec![".test".to_owned()]);
+    assert_eq!(c.plc_url, "https://plc.directory");
+    assert_eq!(
+        c.appview,
+        Some(AppView {
+            did: "did:web:api.bsky.app#bsky_appview".to_owned(),
+            url: "https://api.bsky.app".to_owned(),
+        })
+    );
+    assert_eq!(c.json_body_limit, 150 * 1024);
+    assert_eq!(c.blob_upload_limit, 100_000_000);
+    assert!(!c.allow_private_outbound);
+    assert!(c.secret_key.is_none());
+    assert!(c.admin_password.is_none());
+    assert_eq!(c.secrets_path(), PathBuf::from("./data/secrets.toml"));
+}
+
+#[test]
+fn example_file_lists_every_option_with_its_default() {
+    let text = example_text();
+    let from_example = Config::from_sources(Some(&text), env(&[])).unwrap();
+    let defaults = Config::from_sources(None, env(&[])).unwrap();
+    assert_eq!(from_example, defaults);
+    for key in [
+        "data_dir",
+        "bind",
+        "port",
+        "hostname",
+        "public_url",
+        "service_did",
+        "service_handle_domains",
+        "plc_url",
+        "appview_did",
+        "appview_url",
+        "json_body_limit",
+        "blob_upload_limit",
+        "allow_private_outbound",
+        "secret_key",
+        "admin_password",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start_matches("# ").starts_with(&format!("{key} ="))),
+            "relay.example.toml does not document {key}"
+        );
+    }
+}
+
+#[test]
+fn environment_wins_over_file() {
+    let file = r#"
+        hostname = "pds.example.com"
+        port = 3000
+        service_handle_domains = ["pds.example.com"]
+        allow_private_outbound = false
+    "#;
+    let c = Config::from_sources(
+        Some(file),
+        env(&[
+            ("RELAY_PORT", "4000"),
+            ("RELAY_ALLOW_PRIVATE_OUTBOUND", "true"),
+            ("RELAY_SERVICE_HANDLE_DOMAINS", ".a.example, b.example"),
+            ("RELAY_ADMIN_PASSWORD", "hunter2"),
+            ("UNRELATED", "x"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.port, 4000);
+    assert!(c.allow_private_outbound);
+    assert_eq!(c.public_url, "https://pds.example.com");
+    assert_eq!(c.service_did.as_str(), "did:web:pds.example.com");
+    assert_eq!(c.service_handle_domains, vec![".a.example", ".b.example"]);
+    assert_eq!(c.admin_password.unwrap().expose(), "hunter2");
+}
+
+#[test]
+fn appview_can_be_disabled() {
+    let c = Config::from_sources(None, env(&[("RELAY_APPVIEW_DID", "")])).unwrap();
+    assert_eq!(c.appview, None);
+}
+
+#[test]
+fn errors_name_the_bad_option() {
+    let err = Config::from_sources(Some("data_dri = \"x\""), env(&[])).unwrap_err();
+    assert!(matches!(err, ConfigError::Toml(_)), "{err}");
+    assert!(err.to_string().contains("data_dri"), "{err}");
+
+    let err = Config::from_sources(None, env(&[("RELAY_PORT", "eighty")])).unwrap_err();
+    assert!(err.to_string().contains("RELAY_PORT"), "{err}");
+
+    let err =
+        Config::from_sources(None, env(&[("RELAY_ALLOW_PRIVATE_OUTBOUND", "maybe")])).unwrap_err();
+    assert!(
+        err.to_string().contains("RELAY_ALLOW_PRIVATE_OUTBOUND"),
+        "{err}"
+    );
+
+    for (var, value, option) in [
+        ("RELAY_HOSTNAME", "bad host", "hostname"),
+        ("RELAY_SERVICE_DID", "not-a-did", "service_did"),
+        ("RELAY_PLC_URL", "ftp://plc", "plc_url"),
+        ("RELAY_APPVIEW_DID", "did:web:api.bsky.app", "appview_did"),
+        ("RELAY_SECRET_KEY", "abcd", "secret_key"),
+        ("RELAY_JSON_BODY_LIMIT", "0", "json_body_limit"),
+    ] {
+        let err = Config::from_sources(None, env(&[(var, value)])).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { option: o, .. } if *o == option),
+            "{var}={value}: {err}"
+        );
+    }
+}
+
+#[test]
+fn debug_redacts_secrets() {
+    let key = "ab".repeat(32);
+    let c = Config::from_sources(
+        None,
+        env(&[
+            ("RELAY_SECRET_KEY", &key),
+            ("RELAY_ADMIN_PASSWORD", "hunter2-password"),
+        ]),
+    )
+    .unwrap();
+    let debug = format!("{c:?}");
+    assert!(!debug.contains(&key), "{debug}");
+    assert!(!debug.contains("hunter2-password"), "{debug}");
+    assert!(debug.contains("redacted"));
+    assert_eq!(c.secret_key.unwrap().to_hex(), key);
+}
+
+#[test]
+fn secrets_file_is_generated_private_and_stable() {
+    let dir = temp_dir("secrets");
+    let path = dir.join("nested").join("secrets.toml");
+    let (first, source) = load_or_generate_at(&path).unwrap();
+    assert_eq!(source, KeySource::Generated);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    }
+    let (second, source) = load_or_generate_at(&path).unwrap();
+    assert_eq!(source, KeySource::File);
+    assert_eq!(first, second);
+
+    let other = dir.join("other.toml");
+    let (third, _) = load_or_generate_at(&other).unwrap();
+    assert_ne!(first, third, "keys are random");
+}
+
+#[test]
+fn configured_secret_key_is_used_without_a_file() {
+    let dir = temp_dir("secrets-config");
+    let key = "0f".repeat(32);
+    let c = Config::from_sources(
+        None,
+        env(&[
+            ("RELAY_DATA_DIR", dir.to_str().unwrap()),
+            ("RELAY_SECRET_KEY", &key),
+        ]),
+    )
+    .unwrap();
+    let (got, source) = relay::secrets::load_or_generate(&c).unwrap();
+    assert_eq!(source, KeySource::Config);
+    assert_eq!(got, SecretKey::from_hex(&key).unwrap());
+    assert!(!c.secrets_path().exists());
+}
+
+#[test]
+fn invalid_secrets_file_is_an_error_without_the_value() {
+    let dir = temp_dir("secrets-bad");
+    let path = dir.join("secrets.toml");
+    std::fs::write(&path, "secret_key = \"zz-not-hex-but-secret\"\n").unwrap();
+    let err = load_or_generate_at(&path).unwrap_err().to_string();
+    assert!(err.contains("invalid"), "{err}");
+    assert!(!err.contains("zz-not-hex-but-secret"), "{err}");
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the relay library: the app through `tower::ServiceExt::oneshot` and real
+//! servers on `127.0.0.1:0` (HTTP basics, CORS, limits, errors), configuration and secrets, the
+//! local PLC directory with its client, and the SSRF guard.
+
+mod common;
+mod config;
+mod http_basics;
+mod plc_directory;
+mod ssrf;
