@@ -11,7 +11,8 @@
 //!   credential extractors; [`error`]: [`ApiError`], the only place errors meet the wire.
 //! - [`commands`]: the `relay serve` and `relay plc serve` subcommands.
 //! - [`plc_directory`]: the did:plc directory API (`relay plc serve`) and a client for any
-//!   directory; [`ssrf`]: the outbound-fetch guard every HTTP client here goes through.
+//!   directory; [`ssrf`]: the outbound-fetch guard every HTTP client here goes through;
+//!   [`handle_resolver`]: DNS TXT and well-known handle lookups.
 //!
 //! Only this crate knows HTTP, axum and XRPC JSON; use cases live in `pds`.
 
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod handle_resolver;
 pub mod plc_directory;
 pub mod secrets;
 pub mod server;
