@@ -98,7 +98,7 @@ pub struct AppView {
 }
 
 /// The resolved server configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Config {
     /// Where the database, blobs and the secrets file live.
     pub data_dir: PathBuf,
@@ -126,9 +126,64 @@ pub struct Config {
     pub allow_private_outbound: bool,
     /// The secret key; when `None`, it is read from (or generated into) `<data_dir>/secrets.toml`.
     pub secret_key: Option<SecretKey>,
+    /// The PDS's PLC rotation key (K-256); when `None`, it is read from (or generated into)
+    /// `<data_dir>/secrets.toml`.
+    pub plc_rotation_key: Option<crypto::Keypair>,
     /// Password for admin HTTP Basic auth (`admin:<password>`); admin routes are off when unset.
     pub admin_password: Option<Secret>,
 }
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("hostname", &self.hostname)
+            .field("public_url", &self.public_url)
+            .field("service_did", &self.service_did)
+            .field("service_handle_domains", &self.service_handle_domains)
+            .field("plc_url", &self.plc_url)
+            .field("appview", &self.appview)
+            .field("json_body_limit", &self.json_body_limit)
+            .field("blob_upload_limit", &self.blob_upload_limit)
+            .field("allow_private_outbound", &self.allow_private_outbound)
+            .field("secret_key", &self.secret_key)
+            .field(
+                "plc_rotation_key",
+                &self.plc_rotation_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("admin_password", &self.admin_password)
+            .finish()
+    }
+}
+
+impl PartialEq for Config {
+    fn eq(&self, other: &Config) -> bool {
+        let key = |c: &Config| {
+            c.plc_rotation_key
+                .as_ref()
+                .map(|k| k.public_key().to_did_key())
+        };
+        self.data_dir == other.data_dir
+            && self.bind == other.bind
+            && self.port == other.port
+            && self.hostname == other.hostname
+            && self.public_url == other.public_url
+            && self.service_did == other.service_did
+            && self.service_handle_domains == other.service_handle_domains
+            && self.plc_url == other.plc_url
+            && self.appview == other.appview
+            && self.json_body_limit == other.json_body_limit
+            && self.blob_upload_limit == other.blob_upload_limit
+            && self.allow_private_outbound == other.allow_private_outbound
+            && self.secret_key == other.secret_key
+            && key(self) == key(other)
+            && self.admin_password == other.admin_password
+    }
+}
+
+impl Eq for Config {}
 
 impl Config {
     /// The socket address to listen on.
@@ -229,6 +284,7 @@ struct RawConfig {
     blob_upload_limit: Option<usize>,
     allow_private_outbound: Option<bool>,
     secret_key: Option<String>,
+    plc_rotation_key: Option<String>,
     admin_password: Option<String>,
 }
 
@@ -311,6 +367,12 @@ impl RawConfig {
             parse_bool,
         )?;
         env_value(env, "secret_key", &mut self.secret_key, parse_string)?;
+        env_value(
+            env,
+            "plc_rotation_key",
+            &mut self.plc_rotation_key,
+            parse_string,
+        )?;
         env_value(
             env,
             "admin_password",
@@ -413,6 +475,13 @@ impl RawConfig {
             Some(hex) => Some(SecretKey::from_hex(&hex).map_err(|m| invalid("secret_key", m))?),
             None => None,
         };
+        let plc_rotation_key = match self.plc_rotation_key {
+            Some(hex) => Some(
+                crate::secrets::rotation_key_from_hex(&hex)
+                    .map_err(|m| invalid("plc_rotation_key", m))?,
+            ),
+            None => None,
+        };
         let admin_password = match self.admin_password {
             Some(p) if p.is_empty() => None,
             Some(p) => Some(Secret(p)),
@@ -433,6 +502,7 @@ impl RawConfig {
             blob_upload_limit,
             allow_private_outbound: self.allow_private_outbound.unwrap_or(false),
             secret_key,
+            plc_rotation_key,
             admin_password,
         })
     }

@@ -18,9 +18,9 @@ use tokio::net::TcpListener;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::config::{Config, SecretKey};
+use crate::config::Config;
 use crate::error::ApiError;
-use crate::secrets::{self, SecretsError};
+use crate::secrets::{self, Secrets, SecretsError};
 use crate::ssrf::{OutboundPolicy, SafeClient, SsrfError};
 
 /// Shared state of the server: configuration and services. Cheap to clone.
@@ -31,20 +31,20 @@ pub struct AppState {
 
 struct Inner {
     config: Config,
-    secret_key: SecretKey,
+    secrets: Secrets,
     http: SafeClient,
 }
 
 impl AppState {
-    /// Builds the state from a resolved configuration and the server's secret key.
-    pub fn new(config: Config, secret_key: SecretKey) -> Result<AppState, ServeError> {
+    /// Builds the state from a resolved configuration and the server's secrets.
+    pub fn new(config: Config, secrets: Secrets) -> Result<AppState, ServeError> {
         let http = SafeClient::new(OutboundPolicy {
             allow_private: config.allow_private_outbound,
         })?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 config,
-                secret_key,
+                secrets,
                 http,
             }),
         })
@@ -55,9 +55,9 @@ impl AppState {
         &self.inner.config
     }
 
-    /// The server's secret key (encrypts secrets at rest). Never log it.
-    pub fn secret_key(&self) -> &SecretKey {
-        &self.inner.secret_key
+    /// The server's secrets (secret key, PLC rotation key). Never log them.
+    pub fn secrets(&self) -> &Secrets {
+        &self.inner.secrets
     }
 
     /// The outbound HTTP client, guarded against SSRF by the configured policy.
@@ -232,7 +232,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         path: config.data_dir.clone(),
         source,
     })?;
-    let (secret_key, _) = secrets::load_or_generate(&config)?;
+    let secrets = secrets::load_or_generate(&config)?;
     let addr = config.listen_addr();
     let listener = TcpListener::bind(addr)
         .await
@@ -245,7 +245,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         data_dir = %config.data_dir.display(),
         "relay listening"
     );
-    let state = AppState::new(config, secret_key)?;
+    let state = AppState::new(config, secrets)?;
     run(listener, app(state), shutdown_signal()).await?;
     tracing::info!("relay stopped");
     Ok(())

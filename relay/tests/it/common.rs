@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
-use relay::config::SecretKey;
+use relay::secrets::Secrets;
 use relay::{AppState, Config};
 use tower::ServiceExt;
 
@@ -26,7 +26,7 @@ pub(crate) fn test_config(extra: &[(&str, &str)]) -> Config {
 
 /// The app over [`test_config`] with `extra` settings.
 pub(crate) fn test_app(extra: &[(&str, &str)]) -> Router {
-    let state = AppState::new(test_config(extra), SecretKey::from_bytes([7; 32])).unwrap();
+    let state = AppState::new(test_config(extra), Secrets::ephemeral()).unwrap();
     relay::app(state)
 }
 

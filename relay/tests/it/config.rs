@@ -42,6 +42,7 @@ fn defaults_need_nothing() {
     assert_eq!(c.blob_upload_limit, 100_000_000);
     assert!(!c.allow_private_outbound);
     assert!(c.secret_key.is_none());
+    assert!(c.plc_rotation_key.is_none());
     assert!(c.admin_password.is_none());
     assert_eq!(c.secrets_path(), PathBuf::from("./data/secrets.toml"));
 }
@@ -67,6 +68,7 @@ fn example_file_lists_every_option_with_its_default() {
         "blob_upload_limit",
         "allow_private_outbound",
         "secret_key",
+        "plc_rotation_key",
         "admin_password",
     ] {
         assert!(
@@ -132,6 +134,7 @@ fn errors_name_the_bad_option() {
         ("RELAY_PLC_URL", "ftp://plc", "plc_url"),
         ("RELAY_APPVIEW_DID", "did:web:api.bsky.app", "appview_did"),
         ("RELAY_SECRET_KEY", "abcd", "secret_key"),
+        ("RELAY_PLC_ROTATION_KEY", "00", "plc_rotation_key"),
         ("RELAY_JSON_BODY_LIMIT", "0", "json_body_limit"),
     ] {
         let err = Config::from_sources(None, env(&[(var, value)])).unwrap_err();
@@ -164,39 +167,68 @@ fn debug_redacts_secrets() {
 fn secrets_file_is_generated_private_and_stable() {
     let dir = temp_dir("secrets");
     let path = dir.join("nested").join("secrets.toml");
-    let (first, source) = load_or_generate_at(&path).unwrap();
-    assert_eq!(source, KeySource::Generated);
+    let first = load_or_generate_at(&path, None, None).unwrap();
+    assert_eq!(first.secret_key_source, KeySource::Generated);
+    assert_eq!(first.plc_rotation_key_source, KeySource::Generated);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
     }
-    let (second, source) = load_or_generate_at(&path).unwrap();
-    assert_eq!(source, KeySource::File);
-    assert_eq!(first, second);
+    let second = load_or_generate_at(&path, None, None).unwrap();
+    assert_eq!(second.secret_key_source, KeySource::File);
+    assert_eq!(second.plc_rotation_key_source, KeySource::File);
+    assert_eq!(first.secret_key, second.secret_key);
+    assert_eq!(
+        first.plc_rotation_key.public_key(),
+        second.plc_rotation_key.public_key()
+    );
+    let debug = format!("{second:?}");
+    assert!(!debug.contains(&second.secret_key.to_hex()), "{debug}");
 
-    let other = dir.join("other.toml");
-    let (third, _) = load_or_generate_at(&other).unwrap();
-    assert_ne!(first, third, "keys are random");
+    let other = load_or_generate_at(&dir.join("other.toml"), None, None).unwrap();
+    assert_ne!(first.secret_key, other.secret_key, "keys are random");
 }
 
 #[test]
-fn configured_secret_key_is_used_without_a_file() {
+fn a_missing_secret_is_added_to_an_existing_file() {
+    let dir = temp_dir("secrets-upgrade");
+    let path = dir.join("secrets.toml");
+    let key = "1f".repeat(32);
+    std::fs::write(&path, format!("secret_key = \"{key}\"\n")).unwrap();
+    let secrets = load_or_generate_at(&path, None, None).unwrap();
+    assert_eq!(secrets.secret_key.to_hex(), key);
+    assert_eq!(secrets.plc_rotation_key_source, KeySource::Generated);
+    let again = load_or_generate_at(&path, None, None).unwrap();
+    assert_eq!(again.secret_key.to_hex(), key);
+    assert_eq!(again.plc_rotation_key_source, KeySource::File);
+}
+
+#[test]
+fn configured_secrets_are_used_and_not_written() {
     let dir = temp_dir("secrets-config");
     let key = "0f".repeat(32);
+    let rotation = "2e".repeat(32);
     let c = Config::from_sources(
         None,
         env(&[
             ("RELAY_DATA_DIR", dir.to_str().unwrap()),
             ("RELAY_SECRET_KEY", &key),
+            ("RELAY_PLC_ROTATION_KEY", &rotation),
         ]),
     )
     .unwrap();
-    let (got, source) = relay::secrets::load_or_generate(&c).unwrap();
-    assert_eq!(source, KeySource::Config);
-    assert_eq!(got, SecretKey::from_hex(&key).unwrap());
+    let got = relay::secrets::load_or_generate(&c).unwrap();
+    assert_eq!(got.secret_key_source, KeySource::Config);
+    assert_eq!(got.plc_rotation_key_source, KeySource::Config);
+    assert_eq!(got.secret_key, SecretKey::from_hex(&key).unwrap());
+    assert_eq!(
+        hex::encode(&got.plc_rotation_key.private_bytes()[..]),
+        rotation
+    );
     assert!(!c.secrets_path().exists());
+    assert!(!format!("{c:?}").contains(&rotation));
 }
 
 #[test]
@@ -204,7 +236,9 @@ fn invalid_secrets_file_is_an_error_without_the_value() {
     let dir = temp_dir("secrets-bad");
     let path = dir.join("secrets.toml");
     std::fs::write(&path, "secret_key = \"zz-not-hex-but-secret\"\n").unwrap();
-    let err = load_or_generate_at(&path).unwrap_err().to_string();
+    let err = load_or_generate_at(&path, None, None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("invalid"), "{err}");
     assert!(!err.contains("zz-not-hex-but-secret"), "{err}");
 }

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
-use relay::config::SecretKey;
+use relay::secrets::Secrets;
 use relay::xrpc::{XrpcJson, XrpcQuery};
 use relay::{ApiError, AppState};
 use serde::Deserialize;
@@ -154,7 +154,7 @@ fn helper_app() -> Router {
             "disk /secret/path exploded",
         )))
     }
-    let state = AppState::new(test_config(&[]), SecretKey::from_bytes([1; 32])).unwrap();
+    let state = AppState::new(test_config(&[]), Secrets::ephemeral()).unwrap();
     Router::new()
         .route("/xrpc/com.example.query", relay::xrpc::query(echo_query))
         .route(
