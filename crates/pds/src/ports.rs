@@ -490,6 +490,19 @@ pub struct RecordRow {
     pub bytes: Vec<u8>,
 }
 
+/// Counts for `checkAccountStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RepoStats {
+    /// Stored repository blocks.
+    pub blocks: u64,
+    /// Indexed records.
+    pub records: u64,
+    /// Distinct blobs referenced by records.
+    pub expected_blobs: u64,
+    /// Referenced blobs whose metadata is present.
+    pub imported_blobs: u64,
+}
+
 /// Repository blocks, heads and the record index.
 ///
 /// Contract: blocks are per account (`did`) and immutable; reads of absent blocks simply omit
@@ -538,6 +551,9 @@ pub trait RepoStore: Send + Sync {
 
     /// The collections with at least one record, in order.
     async fn collections(&self, did: &Did) -> StoreResult<Vec<Nsid>>;
+
+    /// Block, record and blob counts of the account (all zero for an unknown account).
+    async fn repo_stats(&self, did: &Did) -> StoreResult<RepoStats>;
 }
 
 // ---------------------------------------------------------------------------------------------

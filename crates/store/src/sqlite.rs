@@ -10,8 +10,8 @@ use data_model::Cid;
 use pds::ports::{
     AccountRow, AccountStore, AppPasswordRow, BlobMetaStore, BlobRow, CommitApplied, CommitWrite,
     Conflict, DeletedAccount, EventKind, EventStore, Millis, NewAccount, NewEvent, PreferenceStore,
-    RecordChange, RecordRow, RefreshTokenRow, RepoListing, RepoRoot, RepoStore, Seq, StoreError,
-    StoreResult, StoredEvent,
+    RecordChange, RecordRow, RefreshTokenRow, RepoListing, RepoRoot, RepoStats, RepoStore, Seq,
+    StoreError, StoreResult, StoredEvent,
 };
 use repo::blockstore::BlockMap;
 use sqlx::{Sqlite, SqliteConnection, Transaction};
@@ -803,6 +803,27 @@ impl RepoStore for SqliteStore {
         .await
         .map_err(db)?;
         rows.iter().map(|(c,)| parse("collection", c)).collect()
+    }
+
+    async fn repo_stats(&self, did: &Did) -> StoreResult<RepoStats> {
+        let (blocks, records, expected, imported): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM repo_block WHERE did = ?1), \
+             (SELECT count(*) FROM record WHERE did = ?1), \
+             (SELECT count(DISTINCT blob_cid) FROM record_blob WHERE did = ?1), \
+             (SELECT count(*) FROM blob b WHERE b.did = ?1 AND EXISTS \
+               (SELECT 1 FROM record_blob rb WHERE rb.did = b.did AND rb.blob_cid = b.cid))",
+        )
+        .bind(did.as_str())
+        .fetch_one(&self.read)
+        .await
+        .map_err(db)?;
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(RepoStats {
+            blocks: n(blocks),
+            records: n(records),
+            expected_blobs: n(expected),
+            imported_blobs: n(imported),
+        })
     }
 }
 

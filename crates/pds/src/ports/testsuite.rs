@@ -926,6 +926,21 @@ async fn commit_blob_references<S: FullStore>(s: Arc<S>) {
     let h2 = c2.cid;
     let applied = s.apply_commit(c2).await.expect("commit");
     assert!(applied.orphaned_blobs.is_empty());
+    let stats = s.repo_stats(&d).await.expect("stats");
+    assert_eq!(
+        stats,
+        RepoStats {
+            blocks: 4,
+            records: 2,
+            expected_blobs: 2,
+            imported_blobs: 2
+        },
+        "first commit + commit 2 + 2 record blocks"
+    );
+    assert_eq!(
+        s.repo_stats(&did(9)).await.expect("stats"),
+        RepoStats::default()
+    );
     assert!(!s.blob(&d, &b1).await.expect("blob").expect("exists").temp);
     assert!(!s.blob(&d, &b2).await.expect("blob").expect("exists").temp);
 

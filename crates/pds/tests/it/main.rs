@@ -1,1 +1,10 @@
-//! Integration tests for the `pds` use cases, run against the real SQLite store.
+//! Integration tests for the `pds` use cases, run against the real SQLite store (a fresh
+//! database per test), a local-filesystem object store, the vendored lexicons and the
+//! in-memory PLC directory.
+
+mod accounts;
+mod bad_input;
+mod blobs;
+mod harness;
+mod records;
+mod sync;

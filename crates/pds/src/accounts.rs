@@ -1,0 +1,625 @@
+//! Account use cases: `describeServer`, `createAccount` (new did:plc or bring-your-own DID),
+//! `deactivateAccount`, `activateAccount`, `checkAccountStatus`, `deleteAccount`, and the
+//! handle rules for new accounts (checklist #26, #112, #123, J).
+
+use identity::{DidDocument, OpLimits, Operation, PlcFields};
+use repo::repo::Repo;
+use syntax::{Did, Handle};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::jwt::{AccessScope, AuthContext};
+use crate::ports::{AccountRow, CommitWrite, Conflict, NewAccount, StoreError};
+use crate::repo_cache::CachedBlocks;
+use crate::secrets::{self, SecretError};
+use crate::{Pds, events, now_ms};
+
+/// Labels that cannot be the first label of a handle on our domains (checklist #123).
+pub const RESERVED_HANDLE_LABELS: &[&str] = &[
+    "about",
+    "abuse",
+    "account",
+    "accounts",
+    "admin",
+    "administrator",
+    "api",
+    "app",
+    "apps",
+    "atproto",
+    "auth",
+    "blog",
+    "bluesky",
+    "bsky",
+    "dev",
+    "docs",
+    "email",
+    "feed",
+    "feeds",
+    "ftp",
+    "help",
+    "hostmaster",
+    "imap",
+    "info",
+    "login",
+    "mail",
+    "mod",
+    "moderation",
+    "no-reply",
+    "noreply",
+    "ns1",
+    "ns2",
+    "oauth",
+    "official",
+    "pds",
+    "plc",
+    "pop",
+    "postmaster",
+    "relay",
+    "root",
+    "security",
+    "settings",
+    "smtp",
+    "staff",
+    "status",
+    "support",
+    "system",
+    "team",
+    "webmaster",
+    "www",
+];
+
+/// Shortest and longest first label of a handle on our domains (the reference's limits).
+const HANDLE_LABEL_LEN: std::ops::RangeInclusive<usize> = 3..=18;
+
+/// Longest handle (so `_atproto.<handle>` fits a DNS name, checklist #123).
+const MAX_HANDLE_LEN: usize = 244;
+
+/// Longest accepted password, in bytes.
+const MAX_PASSWORD_LEN: usize = 256;
+
+/// `describeServer` output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribeServer {
+    /// The service DID.
+    pub did: Did,
+    /// Handle domains (with leading dot).
+    pub available_user_domains: Vec<String>,
+    /// Always false (no invite codes).
+    pub invite_code_required: bool,
+    /// Always false.
+    pub phone_verification_required: bool,
+    /// `links.privacyPolicy`.
+    pub privacy_policy: Option<String>,
+    /// `links.termsOfService`.
+    pub terms_of_service: Option<String>,
+    /// `contact.email`.
+    pub contact_email: Option<String>,
+}
+
+/// `createAccount` input.
+#[derive(Clone, Default)]
+pub struct CreateAccount {
+    /// Requested handle (any case; normalised to lowercase).
+    pub handle: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Password (absent: the account can only use app passwords created later... i.e. none).
+    pub password: Option<String>,
+    /// Bring-your-own DID (migration, checklist #99). The relay must have verified the
+    /// caller's service-auth JWT for this DID; the account starts deactivated and no events
+    /// are emitted.
+    pub did: Option<Did>,
+    /// Ignored (no invite codes).
+    pub invite_code: Option<String>,
+    /// A `did:key` placed first in `rotationKeys` (checklist #112).
+    pub recovery_key: Option<String>,
+}
+
+impl std::fmt::Debug for CreateAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateAccount")
+            .field("handle", &self.handle)
+            .field("email", &self.email)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("did", &self.did)
+            .field("recovery_key", &self.recovery_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `createAccount` output.
+#[derive(Clone)]
+pub struct CreatedAccount {
+    /// The account DID.
+    pub did: Did,
+    /// The handle.
+    pub handle: Handle,
+    /// Access JWT.
+    pub access_jwt: String,
+    /// Refresh JWT.
+    pub refresh_jwt: String,
+    /// The DID document (for new did:plc accounts).
+    pub did_doc: Option<serde_json::Value>,
+}
+
+impl std::fmt::Debug for CreatedAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedAccount")
+            .field("did", &self.did)
+            .field("handle", &self.handle)
+            .field("access_jwt", &"<redacted>")
+            .field("refresh_jwt", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hosting status of an account (checklist #96).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountStatus {
+    /// Active.
+    Active,
+    /// Deactivated by its owner.
+    Deactivated,
+    /// Taken down by the operator.
+    Takendown,
+}
+
+impl AccountStatus {
+    /// Of a stored account: takedown wins over deactivation.
+    pub(crate) fn of(row: &AccountRow) -> AccountStatus {
+        if row.takedown_ref.is_some() {
+            AccountStatus::Takendown
+        } else if row.deactivated_at.is_some() {
+            AccountStatus::Deactivated
+        } else {
+            AccountStatus::Active
+        }
+    }
+
+    /// `active` as the API reports it.
+    pub fn is_active(self) -> bool {
+        self == AccountStatus::Active
+    }
+
+    /// `status` as the API reports it (`None` when active).
+    pub fn status_str(self) -> Option<&'static str> {
+        match self {
+            AccountStatus::Active => None,
+            AccountStatus::Deactivated => Some("deactivated"),
+            AccountStatus::Takendown => Some("takendown"),
+        }
+    }
+}
+
+/// `checkAccountStatus` output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckAccountStatus {
+    /// Whether the account is active.
+    pub activated: bool,
+    /// Whether the DID document points here (true for accounts created here; not re-checked).
+    pub valid_did: bool,
+    /// Head commit CID.
+    pub repo_commit: data_model::Cid,
+    /// Head rev.
+    pub repo_rev: syntax::Tid,
+    /// Number of stored repository blocks.
+    pub repo_blocks: u64,
+    /// Number of indexed records.
+    pub indexed_records: u64,
+    /// Number of private state values (preferences namespaces).
+    pub private_state_values: u64,
+    /// Blobs referenced by records.
+    pub expected_blobs: u64,
+    /// Referenced blobs present.
+    pub imported_blobs: u64,
+}
+
+/// Sealed signing-key plaintext: curve byte (0 = K-256, 1 = P-256) then the 32 key bytes.
+pub(crate) fn seal_key(pds: &Pds, did: &Did, key: &crypto::Keypair) -> Vec<u8> {
+    let mut plain = crypto::Zeroizing::new(Vec::with_capacity(33));
+    plain.push(match key.curve() {
+        crypto::Curve::K256 => 0,
+        crypto::Curve::P256 => 1,
+    });
+    plain.extend_from_slice(&key.private_bytes()[..]);
+    pds.secret_box.seal(&plain, did.as_str())
+}
+
+pub(crate) fn open_key(pds: &Pds, did: &Did, sealed: &[u8]) -> Result<crypto::Keypair> {
+    let plain = pds
+        .secret_box
+        .open(sealed, did.as_str())
+        .map_err(|e| Error::internal("cannot open the account signing key", e))?;
+    let curve = match plain.first() {
+        Some(0) => crypto::Curve::K256,
+        Some(1) => crypto::Curve::P256,
+        _ => {
+            return Err(Error::internal(
+                "sealed signing key has no curve",
+                SecretError::Open,
+            ));
+        }
+    };
+    crypto::Keypair::from_private_bytes(curve, &plain[1..])
+        .map_err(|e| Error::internal("sealed signing key is invalid", e))
+}
+
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && email.len() <= 254
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !domain.contains('@')
+}
+
+/// did:web must name a host only (checklist #115): `did:web:host` or `did:web:localhost%3Aport`.
+fn acceptable_byo_did(did: &Did) -> bool {
+    match did.method() {
+        "plc" => identity::is_plc_did(did),
+        "web" => !did.identifier().contains(':'),
+        _ => false,
+    }
+}
+
+impl Pds {
+    /// `com.atproto.server.describeServer`.
+    pub fn describe_server(&self) -> DescribeServer {
+        DescribeServer {
+            did: self.config.service_did.clone(),
+            available_user_domains: self.config.available_user_domains.clone(),
+            invite_code_required: false,
+            phone_verification_required: false,
+            privacy_policy: self.config.privacy_policy_url.clone(),
+            terms_of_service: self.config.terms_of_service_url.clone(),
+            contact_email: self.config.contact_email.clone(),
+        }
+    }
+
+    /// Checks a handle for a new account on our domains (syntax, disallowed TLDs, domain,
+    /// reserved and length rules) and returns it normalised.
+    pub fn check_new_handle(&self, input: &str) -> Result<Handle> {
+        let handle: Handle = input
+            .parse()
+            .map_err(|e| Error::new(ErrorKind::InvalidHandle, format!("Invalid handle: {e}")))?;
+        if handle.is_disallowed_tld() {
+            return Err(Error::new(
+                ErrorKind::InvalidHandle,
+                "Handle TLD is invalid or disallowed",
+            ));
+        }
+        if handle.as_str().len() > MAX_HANDLE_LEN {
+            return Err(Error::new(ErrorKind::InvalidHandle, "Handle too long"));
+        }
+        let Some(front) = self.config.available_user_domains.iter().find_map(|d| {
+            let d = d.to_ascii_lowercase();
+            let d = if d.starts_with('.') {
+                d
+            } else {
+                format!(".{d}")
+            };
+            handle.as_str().strip_suffix(d.as_str())
+        }) else {
+            return Err(Error::new(
+                ErrorKind::UnsupportedDomain,
+                "Not a supported handle domain",
+            ));
+        };
+        if front.contains('.') {
+            return Err(Error::new(
+                ErrorKind::InvalidHandle,
+                "Invalid characters in handle",
+            ));
+        }
+        if !HANDLE_LABEL_LEN.contains(&front.len()) {
+            return Err(Error::new(
+                ErrorKind::InvalidHandle,
+                format!(
+                    "Handle must be {} to {} characters before the domain",
+                    HANDLE_LABEL_LEN.start(),
+                    HANDLE_LABEL_LEN.end()
+                ),
+            ));
+        }
+        if RESERVED_HANDLE_LABELS.contains(&front) {
+            return Err(Error::new(ErrorKind::InvalidHandle, "Reserved handle"));
+        }
+        Ok(handle)
+    }
+
+    async fn hash_password(&self, password: String) -> Result<String> {
+        let cost = self.config.password_cost;
+        tokio::task::spawn_blocking(move || secrets::hash_password(&password, cost))
+            .await
+            .map_err(|e| Error::internal("password hashing task failed", e))?
+            .map_err(|e| Error::internal("password hashing failed", e))
+    }
+
+    /// `com.atproto.server.createAccount` (see [`CreateAccount`]).
+    pub async fn create_account(&self, input: CreateAccount) -> Result<CreatedAccount> {
+        let handle = self.check_new_handle(&input.handle)?;
+        if self
+            .deps
+            .accounts
+            .account_by_handle(&handle)
+            .await?
+            .is_some()
+        {
+            return Err(Error::new(
+                ErrorKind::HandleNotAvailable,
+                format!("Handle already taken: {handle}"),
+            ));
+        }
+        let email = match input.email.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(e) if valid_email(e) => Some(e.to_owned()),
+            Some(_) => return Err(Error::invalid("This email address is not supported")),
+        };
+        if let Some(e) = &email
+            && self.deps.accounts.account_by_email(e).await?.is_some()
+        {
+            return Err(Error::invalid("This email address is already in use"));
+        }
+        let password_hash = match input.password {
+            None => None,
+            Some(p) if p.is_empty() || p.len() > MAX_PASSWORD_LEN => {
+                return Err(Error::new(
+                    ErrorKind::InvalidPassword,
+                    format!("Password must be 1 to {MAX_PASSWORD_LEN} bytes"),
+                ));
+            }
+            Some(p) => Some(self.hash_password(p).await?),
+        };
+
+        let signing_key = crypto::Keypair::generate(crypto::Curve::K256);
+        let (did, deactivated, did_doc) = match input.did {
+            Some(did) => {
+                if !acceptable_byo_did(&did) {
+                    return Err(Error::invalid(
+                        "Unsupported DID: use did:plc or a host-only did:web",
+                    ));
+                }
+                (did, true, None)
+            }
+            None => {
+                let did = self
+                    .create_plc_identity(&handle, &signing_key, input.recovery_key.as_deref())
+                    .await?;
+                let doc = DidDocument::atproto(
+                    &did,
+                    Some(&handle),
+                    &signing_key.public_key(),
+                    &self.config.public_url,
+                );
+                (did, false, Some(doc.to_json()))
+            }
+        };
+
+        let now = now_ms();
+        let first = Repo::empty(CachedBlocks::default(), did.clone())
+            .prepare_commit(&[], self.clock.next())
+            .map_err(|e| Error::internal("building the first commit", e))?
+            .sign(&signing_key);
+        let events = if deactivated {
+            Vec::new()
+        } else {
+            // Checklist #98: #identity, #account (active), then the first #commit.
+            vec![
+                events::identity(&did, Some(&handle), now),
+                events::account(&did, None, now),
+            ]
+        };
+        let commit_event = if deactivated {
+            None
+        } else {
+            Some(events::commit(&did, &first, now)?)
+        };
+        let account = NewAccount {
+            did: did.clone(),
+            handle: handle.clone(),
+            email,
+            password_hash,
+            encrypted_signing_key: seal_key(self, &did, &signing_key),
+            created_at: now,
+            deactivated,
+        };
+        let write = CommitWrite {
+            did: did.clone(),
+            cid: first.cid,
+            rev: *first.rev(),
+            prev: None,
+            blocks: first.blocks.clone(),
+            records: Vec::new(),
+            event: commit_event,
+            now,
+        };
+        let seq = match self
+            .deps
+            .accounts
+            .create_account(account, write, events)
+            .await
+        {
+            Ok(seq) => seq,
+            Err(StoreError::Conflict(Conflict::Did)) => {
+                return Err(Error::invalid("Account already exists"));
+            }
+            Err(StoreError::Conflict(Conflict::Handle)) => {
+                return Err(Error::new(
+                    ErrorKind::HandleNotAvailable,
+                    format!("Handle already taken: {handle}"),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.notify(seq);
+        let (access_jwt, refresh_jwt) = self.issue_tokens(&did, AccessScope::Full, None).await?;
+        Ok(CreatedAccount {
+            did,
+            handle,
+            access_jwt,
+            refresh_jwt,
+            did_doc,
+        })
+    }
+
+    /// Builds, signs (with the PDS rotation key) and submits a genesis operation; returns the
+    /// new DID (checklist #106-#112).
+    async fn create_plc_identity(
+        &self,
+        handle: &Handle,
+        signing_key: &crypto::Keypair,
+        recovery_key: Option<&str>,
+    ) -> Result<Did> {
+        let mut rotation_keys = Vec::new();
+        if let Some(rk) = recovery_key {
+            crypto::PublicKey::from_did_key(rk)
+                .map_err(|_| Error::invalid("recoveryKey must be a did:key"))?;
+            rotation_keys.push(rk.to_owned());
+        }
+        let pds_key = self.config.plc_rotation_key.public_key().to_did_key();
+        if !rotation_keys.contains(&pds_key) {
+            rotation_keys.push(pds_key);
+        }
+        let fields = PlcFields::atproto(
+            rotation_keys,
+            &signing_key.public_key(),
+            handle,
+            &self.config.public_url,
+        );
+        let op = Operation::genesis(fields).sign(&self.config.plc_rotation_key);
+        OpLimits::default()
+            .check(&op)
+            .map_err(|e| Error::invalid(format!("PLC operation too large: {e}")))?;
+        let did = op
+            .genesis_did()
+            .ok_or_else(|| Error::internal("genesis op has no DID", SecretError::Open))?;
+        self.deps.plc.submit(&did, &op).await.map_err(|e| {
+            Error::new(
+                ErrorKind::UpstreamFailure,
+                "PLC directory refused the new DID",
+            )
+            .with_source(e)
+        })?;
+        Ok(did)
+    }
+
+    /// The account of `did`, or `RepoNotFound`.
+    pub(crate) async fn account_row(&self, did: &Did) -> Result<AccountRow> {
+        self.deps.accounts.account(did).await?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::RepoNotFound,
+                format!("Could not find repo: {did}"),
+            )
+        })
+    }
+
+    /// `com.atproto.server.deactivateAccount` (full-access sessions only). `delete_after` is
+    /// milliseconds since the epoch.
+    pub async fn deactivate_account(
+        &self,
+        auth: &AuthContext,
+        delete_after: Option<i64>,
+    ) -> Result<()> {
+        auth.require_full_access()?;
+        let now = now_ms();
+        let event = events::account(&auth.did, Some("deactivated"), now);
+        let seq = self
+            .deps
+            .accounts
+            .set_deactivated(&auth.did, Some(now), delete_after, Some(event))
+            .await?;
+        self.notify(seq);
+        Ok(())
+    }
+
+    /// `com.atproto.server.activateAccount` (full-access sessions only). A no-op for an active
+    /// account.
+    pub async fn activate_account(&self, auth: &AuthContext) -> Result<()> {
+        auth.require_full_access()?;
+        let row = self.account_row(&auth.did).await?;
+        if row.deactivated_at.is_none() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let status = if row.takedown_ref.is_some() {
+            Some("takendown")
+        } else {
+            None
+        };
+        let event = events::account(&auth.did, status, now);
+        let seq = self
+            .deps
+            .accounts
+            .set_deactivated(&auth.did, None, None, Some(event))
+            .await?;
+        self.notify(seq);
+        Ok(())
+    }
+
+    /// `com.atproto.server.checkAccountStatus`.
+    pub async fn check_account_status(&self, auth: &AuthContext) -> Result<CheckAccountStatus> {
+        let row = self.account_row(&auth.did).await?;
+        let root = self
+            .deps
+            .repos
+            .repo_root(&auth.did)
+            .await?
+            .ok_or_else(|| Error::new(ErrorKind::RepoNotFound, "Could not find repo"))?;
+        let stats = self.deps.repos.repo_stats(&auth.did).await?;
+        let prefs = self
+            .deps
+            .preferences
+            .preferences(&auth.did, crate::preferences::BSKY_NAMESPACE)
+            .await?;
+        Ok(CheckAccountStatus {
+            activated: row.deactivated_at.is_none(),
+            valid_did: true,
+            repo_commit: root.cid,
+            repo_rev: root.rev,
+            repo_blocks: stats.blocks,
+            indexed_records: stats.records,
+            private_state_values: u64::from(prefs.is_some()),
+            expected_blobs: stats.expected_blobs,
+            imported_blobs: stats.imported_blobs,
+        })
+    }
+
+    /// `com.atproto.server.deleteAccount`: checks the account password (not an app password),
+    /// then deletes everything and emits the `#account` tombstone (checklist #102). The email
+    /// `token` of the lexicon is not required (no email support).
+    pub async fn delete_account(&self, did: &Did, password: &str) -> Result<()> {
+        let bad = || Error::new(ErrorKind::AuthRequired, "Invalid did or password");
+        let row = self.deps.accounts.account(did).await?.ok_or_else(bad)?;
+        let Some(hash) = row.password_hash.clone() else {
+            return Err(bad());
+        };
+        if !self.check_password(password.to_owned(), hash).await? {
+            return Err(bad());
+        }
+        let slot = self.cache.slot(did);
+        let mut state = slot.state.lock().await;
+        let now = now_ms();
+        let deleted = self
+            .deps
+            .accounts
+            .delete_account(did, events::account(did, Some("deleted"), now))
+            .await?;
+        *state = None;
+        drop(state);
+        self.cache.remove(did);
+        self.notify(Some(deleted.seq));
+        for cid in deleted.blobs {
+            self.delete_blob_bytes(did, &cid).await;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn check_password(&self, password: String, hash: String) -> Result<bool> {
+        tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
+            .await
+            .map_err(|e| Error::internal("password check task failed", e))
+    }
+}

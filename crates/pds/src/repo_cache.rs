@@ -1,0 +1,198 @@
+//! Per-account working copies of repositories, and the per-account write lock.
+//!
+//! The repo engine is synchronous and reads blocks through `repo::blockstore::BlockStore`; the
+//! store is async. So each account's [`Repo`] runs over [`CachedBlocks`], an in-memory map
+//! that answers "missing" for blocks it has not seen. [`with_fetch`] runs an engine operation
+//! and, whenever it fails with a missing block, fetches that block from the
+//! [`RepoStore`](crate::ports::RepoStore) and retries (the engine's mutating operations are
+//! all-or-nothing, so a retry starts clean). Nodes the tree has decoded stay in the tree, so
+//! the block map is trimmed after commits without losing the warm path.
+//!
+//! [`RepoCache`] keeps the loaded repositories of recently active accounts in an LRU. Each
+//! entry's async mutex is also **the per-account lock** of the write path: writes to one
+//! account serialize on it, different accounts proceed in parallel. An entry is only evicted
+//! while nobody holds it, so two locks for one account never coexist.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use data_model::Cid;
+use lru::LruCache;
+use repo::blockstore::{BlockMap, BlockStore, StoreError as BlockStoreError};
+use repo::mst::MstError;
+use repo::repo::{Repo, RepoError};
+use syntax::Did;
+
+use crate::error::{Error, Result};
+use crate::ports::RepoStore;
+
+/// Block bytes above which [`CachedBlocks::trim`] empties the map.
+const TRIM_BYTES: usize = 4 * 1024 * 1024;
+
+/// Most missing blocks one operation may fetch before it is considered a bug (a repository of
+/// a million records has a tree of about 10 levels; a commit touches a few nodes per level).
+const MAX_FETCHES: usize = 100_000;
+
+#[derive(Debug, thiserror::Error)]
+#[error("block cache lock poisoned")]
+struct Poisoned;
+
+/// An in-memory, shareable block map used as the engine's block store (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CachedBlocks {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    blocks: HashMap<Cid, Vec<u8>>,
+    bytes: usize,
+}
+
+impl CachedBlocks {
+    pub(crate) fn insert(&self, cid: Cid, bytes: Vec<u8>) {
+        if let Ok(mut g) = self.inner.lock() {
+            let len = bytes.len();
+            if g.blocks.insert(cid, bytes).is_none() {
+                g.bytes += len;
+            }
+        }
+    }
+
+    /// Empties the map once it holds more than [`TRIM_BYTES`].
+    pub(crate) fn trim(&self) {
+        if let Ok(mut g) = self.inner.lock()
+            && g.bytes > TRIM_BYTES
+        {
+            g.blocks.clear();
+            g.bytes = 0;
+        }
+    }
+}
+
+impl BlockStore for CachedBlocks {
+    fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>, BlockStoreError> {
+        let g = self
+            .inner
+            .lock()
+            .map_err(|_| BlockStoreError::Backend(Box::new(Poisoned)))?;
+        Ok(g.blocks.get(cid).cloned())
+    }
+
+    fn has(&self, cid: &Cid) -> Result<bool, BlockStoreError> {
+        let g = self
+            .inner
+            .lock()
+            .map_err(|_| BlockStoreError::Backend(Box::new(Poisoned)))?;
+        Ok(g.blocks.contains_key(cid))
+    }
+
+    fn put_many(&mut self, blocks: BlockMap) -> Result<(), BlockStoreError> {
+        for (cid, bytes) in blocks {
+            self.insert(cid, bytes);
+        }
+        Ok(())
+    }
+}
+
+/// The block a failed engine operation was missing, if that is why it failed.
+pub(crate) fn missing_block(e: &RepoError) -> Option<Cid> {
+    match e {
+        RepoError::MissingBlock(cid)
+        | RepoError::Mst(MstError::MissingBlock(cid))
+        | RepoError::MissingRecord { cid, .. } => Some(*cid),
+        _ => None,
+    }
+}
+
+/// Runs `op`, fetching missing blocks of `did` into `cache` and retrying (module docs).
+/// Engine errors other than a missing block are returned as they are.
+pub(crate) async fn with_fetch<T>(
+    store: &dyn RepoStore,
+    did: &Did,
+    cache: &CachedBlocks,
+    mut op: impl FnMut() -> Result<T, RepoError>,
+) -> Result<Result<T, RepoError>> {
+    for _ in 0..MAX_FETCHES {
+        match op() {
+            Err(e) => match missing_block(&e) {
+                Some(cid) => {
+                    let bytes = store.get_block(did, &cid).await?.ok_or_else(|| {
+                        Error::internal("repository block missing from the store", e)
+                    })?;
+                    cache.insert(cid, bytes);
+                }
+                None => return Ok(Err(e)),
+            },
+            ok => return Ok(ok),
+        }
+    }
+    Err(Error::internal(
+        "too many block fetches for one repository operation",
+        Poisoned,
+    ))
+}
+
+/// A loaded repository and its account key.
+pub(crate) struct LoadedRepo {
+    pub(crate) repo: Repo<CachedBlocks>,
+    pub(crate) blocks: CachedBlocks,
+    pub(crate) key: Option<crypto::Keypair>,
+}
+
+/// One account's slot: the lock and, when loaded, the working copy.
+#[derive(Default)]
+pub(crate) struct AccountSlot {
+    pub(crate) state: tokio::sync::Mutex<Option<LoadedRepo>>,
+}
+
+/// The LRU of account slots (module docs).
+pub(crate) struct RepoCache {
+    slots: Mutex<LruCache<Did, Arc<AccountSlot>>>,
+    capacity: usize,
+}
+
+impl RepoCache {
+    pub(crate) fn new(capacity: usize) -> RepoCache {
+        RepoCache {
+            slots: Mutex::new(LruCache::unbounded()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The slot of `did` (created if absent). Evicts idle least-recently-used slots beyond the
+    /// capacity.
+    pub(crate) fn slot(&self, did: &Did) -> Arc<AccountSlot> {
+        let Ok(mut slots) = self.slots.lock() else {
+            // A poisoned map only loses caching, never correctness of the lock: hand out a
+            // fresh slot (the store's compare-and-swap on the head still guards writes).
+            return Arc::new(AccountSlot::default());
+        };
+        let slot = slots
+            .get_or_insert(did.clone(), || Arc::new(AccountSlot::default()))
+            .clone();
+        let mut skipped = 0;
+        while slots.len() > self.capacity && skipped < slots.len() {
+            let Some((_, lru)) = slots.peek_lru() else {
+                break;
+            };
+            if Arc::strong_count(lru) == 1 {
+                slots.pop_lru();
+            } else {
+                // In use: make it most recent and look at the next one.
+                if let Some((k, v)) = slots.pop_lru() {
+                    slots.put(k, v);
+                }
+                skipped += 1;
+            }
+        }
+        slot
+    }
+
+    /// Forgets `did` (after account deletion).
+    pub(crate) fn remove(&self, did: &Did) {
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.pop(did);
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! Accounts and sessions: createAccount -> DID in the PLC directory, login by handle/DID/email,
+//! refresh (single use), app passwords, deactivation, deletion, events (checklist #98, #102,
+//! #112, #129-#131, #134, #137).
+
+use pds::ports::EventKind;
+use pds::{AccessScope, CreateAccount, ErrorKind};
+
+use crate::harness::{create_account, test_pds};
+
+#[tokio::test]
+async fn create_account_registers_did_and_emits_events_in_order() {
+    let t = test_pds().await;
+    let alice = create_account(&t, "alice").await;
+    assert_eq!(alice.did.method(), "plc");
+    let doc = pds::PlcClient::resolve(&*t.plc, &alice.did)
+        .await
+        .expect("resolve")
+        .expect("did known to PLC");
+    assert_eq!(
+        doc.handle().map(|h| h.into_string()).as_deref(),
+        Some("alice.test")
+    );
+    let key = doc.signing_key().expect("signing key");
+    assert_eq!(doc.pds_endpoint().expect("pds"), "https://pds.test");
+    // The repo signing key is not the PLC rotation key (checklist #112).
+    assert_ne!(
+        key.to_did_key(),
+        t.pds.config().plc_rotation_key.public_key().to_did_key()
+    );
+
+    let evs = t.pds.events().events_after(0, 100).await.expect("events");
+    let kinds: Vec<EventKind> = evs.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [EventKind::Identity, EventKind::Account, EventKind::Commit]
+    );
+    assert_eq!(*t.pds.subscribe_events().borrow(), evs[2].seq);
+
+    let status = t.pds.get_repo_status(&alice.did).await.expect("status");
+    assert!(status.active && status.status.is_none() && status.rev.is_some());
+}
+
+#[tokio::test]
+async fn sessions_login_refresh_single_use_and_logout() {
+    let t = test_pds().await;
+    let alice = create_account(&t, "alice").await;
+    for id in [
+        "alice.test",
+        "ALICE.test",
+        alice.did.as_str(),
+        "alice@example.com",
+    ] {
+        let s = t.pds.create_session(id, "password").await.expect(id);
+        assert_eq!(s.did, alice.did);
+        assert_eq!(s.handle.as_str(), "alice.test");
+        assert!(s.active);
+    }
+    for (id, pw) in [
+        ("alice.test", "wrong"),
+        ("nobody.test", "password"),
+        ("did:plc:nobody", "password"),
+        ("", ""),
+    ] {
+        let e = t.pds.create_session(id, pw).await.expect_err(id);
+        assert_eq!(e.kind(), ErrorKind::AuthRequired, "{id}");
+    }
+
+    let s = t
+        .pds
+        .create_session("alice.test", "password")
+        .await
+        .expect("login");
+    // Token domain separation (checklist #130).
+    assert_eq!(
+        t.pds
+            .verify_access_token(&s.refresh_jwt)
+            .expect_err("refresh as access")
+            .kind(),
+        ErrorKind::InvalidToken
+    );
+    assert_eq!(
+        t.pds
+            .refresh_session(&s.access_jwt)
+            .await
+            .expect_err("access as refresh")
+            .kind(),
+        ErrorKind::InvalidToken
+    );
+
+    let s2 = t
+        .pds
+        .refresh_session(&s.refresh_jwt)
+        .await
+        .expect("refresh");
+    assert_eq!(s2.did, alice.did);
+    let reuse = t
+        .pds
+        .refresh_session(&s.refresh_jwt)
+        .await
+        .expect_err("single use");
+    assert_eq!(reuse.kind(), ErrorKind::InvalidToken);
+    let auth = t
+        .pds
+        .verify_access_token(&s2.access_jwt)
+        .expect("new access");
+    assert_eq!(auth.scope, AccessScope::Full);
+    let info = t.pds.get_session(&auth).await.expect("get session");
+    assert_eq!(info.email.as_deref(), Some("alice@example.com"));
+
+    t.pds.delete_session(&s2.refresh_jwt).await.expect("logout");
+    let revoked = t
+        .pds
+        .refresh_session(&s2.refresh_jwt)
+        .await
+        .expect_err("revoked");
+    assert_eq!(revoked.kind(), ErrorKind::InvalidToken);
+}
+
+#[tokio::test]
+async fn app_passwords_are_limited_and_revocable() {
+    let t = test_pds().await;
+    let alice = create_account(&t, "alice").await;
+    let app = t
+        .pds
+        .create_app_password(&alice.auth, "phone", false)
+        .await
+        .expect("create");
+    let password = app.password.clone().expect("password returned once");
+    let listed = t.pds.list_app_passwords(&alice.auth).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].password.is_none());
+    let dup = t
+        .pds
+        .create_app_password(&alice.auth, "phone", false)
+        .await
+        .expect_err("dup");
+    assert_eq!(dup.kind(), ErrorKind::InvalidRequest);
+
+    let s = t
+        .pds
+        .create_session("alice.test", &password)
+        .await
+        .expect("app password login");
+    let app_auth = t.pds.verify_access_token(&s.access_jwt).expect("verify");
+    assert_eq!(
+        app_auth.scope,
+        AccessScope::AppPassword { privileged: false }
+    );
+    // Account management is refused to app-password sessions (checklist #131).
+    let e = t
+        .pds
+        .create_app_password(&app_auth, "x", false)
+        .await
+        .expect_err("no scope");
+    assert_eq!(e.kind(), ErrorKind::InvalidToken);
+    let e = t
+        .pds
+        .deactivate_account(&app_auth, None)
+        .await
+        .expect_err("no scope");
+    assert_eq!(e.kind(), ErrorKind::InvalidToken);
+    let e = t
+        .pds
+        .get_service_auth(
+            &app_auth,
+            "did:web:api.test",
+            None,
+            Some("chat.bsky.convo.listConvos"),
+        )
+        .await
+        .expect_err("privileged method");
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    // The refreshed session keeps the app-password grant.
+    let s2 = t
+        .pds
+        .refresh_session(&s.refresh_jwt)
+        .await
+        .expect("refresh");
+    assert_eq!(
+        t.pds
+            .verify_access_token(&s2.access_jwt)
+            .expect("verify")
+            .scope,
+        app_auth.scope
+    );
+
+    t.pds
+        .revoke_app_password(&alice.auth, "phone")
+        .await
+        .expect("revoke");
+    assert_eq!(
+        t.pds
+            .refresh_session(&s2.refresh_jwt)
+            .await
+            .expect_err("revoked")
+            .kind(),
+        ErrorKind::InvalidToken
+    );
+    assert_eq!(
+        t.pds
+            .create_session("alice.test", &password)
+            .await
+            .expect_err("gone")
+            .kind(),
+        ErrorKind::AuthRequired
+    );
+}
+
+#[tokio::test]
+async fn service_auth_rules() {
+    let t = test_pds().await;
+    let alice = create_account(&t, "alice").await;
+    let token = t
+        .pds
+        .get_service_auth(
+            &alice.auth,
+            "did:web:api.test#bsky_appview",
+            None,
+            Some("app.bsky.feed.getTimeline"),
+        )
+        .await
+        .expect("token");
+    assert_eq!(token.split('.').count(), 3);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let cases: &[(Option<i64>, Option<&str>, Option<ErrorKind>)] = &[
+        (
+            Some(now + 2 * 3600),
+            Some("app.bsky.feed.getTimeline"),
+            Some(ErrorKind::BadExpiration),
+        ),
+        (
+            Some(now - 10),
+            Some("app.bsky.feed.getTimeline"),
+            Some(ErrorKind::BadExpiration),
+        ),
+        (Some(now + 600), None, Some(ErrorKind::BadExpiration)),
+        (Some(now + 600), Some("app.bsky.feed.getTimeline"), None),
+        (
+            None,
+            Some("com.atproto.server.updateEmail"),
+            Some(ErrorKind::InvalidRequest),
+        ),
+        (
+            None,
+            Some("com.atproto.server.createAppPassword"),
+            Some(ErrorKind::InvalidRequest),
+        ),
+        (None, Some("not an nsid"), Some(ErrorKind::InvalidRequest)),
+    ];
+    for (exp, lxm, want) in cases {
+        let got = t
+            .pds
+            .get_service_auth(&alice.auth, "did:web:api.test", *exp, *lxm)
+            .await;
+        assert_eq!(
+            got.err().map(|e| e.kind()),
+            *want,
+            "exp={exp:?} lxm={lxm:?}"
+        );
+    }
+    let bad_aud = t
+        .pds
+        .get_service_auth(&alice.auth, "not-a-did", None, None)
+        .await;
+    assert_eq!(bad_aud.expect_err("aud").kind(), ErrorKind::InvalidRequest);
+}
+
+#[tokio::test]
+async fn deactivate_activate_delete() {
+    let t = test_pds().await;
+    let alice = create_account(&t, "alice").await;
+    t.pds
+        .deactivate_account(&alice.auth, None)
+        .await
+        .expect("deactivate");
+    let status = t.pds.get_repo_status(&alice.did).await.expect("status");
+    assert_eq!((status.active, status.status), (false, Some("deactivated")));
+    // Public reads refused, the owner still reads (checklist #66).
+    let e = t
+        .pds
+        .get_repo(&alice.did, None, None)
+        .await
+        .expect_err("public");
+    assert_eq!(e.kind(), ErrorKind::RepoDeactivated);
+    t.pds
+        .get_repo(&alice.did, None, Some(&alice.auth))
+        .await
+        .expect("owner");
+    let write = t
+        .pds
+        .create_record(
+            &alice.auth,
+            alice.repo(),
+            crate::harness::nsid("app.bsky.feed.post"),
+            None,
+            crate::harness::post("x"),
+            None,
+            None,
+        )
+        .await
+        .expect_err("deactivated write");
+    assert_eq!(write.kind(), ErrorKind::AccountDeactivated);
+    let s = t
+        .pds
+        .create_session("alice.test", "password")
+        .await
+        .expect("deactivated can log in");
+    assert_eq!((s.active, s.status), (false, Some("deactivated")));
+    t.pds.activate_account(&alice.auth).await.expect("activate");
+    assert!(
+        t.pds
+            .get_repo_status(&alice.did)
+            .await
+            .expect("status")
+            .active
+    );
+    let check = t
+        .pds
+        .check_account_status(&alice.auth)
+        .await
+        .expect("check");
+    assert!(check.activated);
+    assert_eq!(check.indexed_records, 0);
+
+    let e = t
+        .pds
+        .delete_account(&alice.did, "wrong")
+        .await
+        .expect_err("bad password");
+    assert_eq!(e.kind(), ErrorKind::AuthRequired);
+    t.pds
+        .delete_account(&alice.did, "password")
+        .await
+        .expect("delete");
+    assert_eq!(
+        t.pds
+            .get_repo_status(&alice.did)
+            .await
+            .expect_err("gone")
+            .kind(),
+        ErrorKind::RepoNotFound
+    );
+    assert_eq!(
+        t.pds
+            .get_repo(&alice.did, None, None)
+            .await
+            .expect_err("gone")
+            .kind(),
+        ErrorKind::RepoNotFound
+    );
+    let evs = t.pds.events().events_after(0, 100).await.expect("events");
+    assert_eq!(evs.len(), 1, "only the tombstone remains");
+    assert_eq!(evs[0].kind, EventKind::Account);
+    // The handle is free again.
+    create_account(&t, "alice").await;
+}
+
+#[tokio::test]
+async fn bring_your_own_did_starts_deactivated_without_events() {
+    let t = test_pds().await;
+    let did: syntax::Did = "did:plc:ewvi7nxzyoun6zhxrhs64oiz".parse().expect("did");
+    let created = t
+        .pds
+        .create_account(CreateAccount {
+            handle: "mover.test".to_owned(),
+            password: Some("pw".to_owned()),
+            did: Some(did.clone()),
+            ..CreateAccount::default()
+        })
+        .await
+        .expect("byo did");
+    assert_eq!(created.did, did);
+    assert!(
+        t.pds
+            .events()
+            .events_after(0, 10)
+            .await
+            .expect("events")
+            .is_empty()
+    );
+    let status = t.pds.get_repo_status(&did).await.expect("status");
+    assert_eq!(status.status, Some("deactivated"));
+    let bad = t
+        .pds
+        .create_account(CreateAccount {
+            handle: "webpath.test".to_owned(),
+            did: Some("did:web:example.com:path".parse().expect("did")),
+            ..CreateAccount::default()
+        })
+        .await
+        .expect_err("did:web with a path (checklist #115)");
+    assert_eq!(bad.kind(), ErrorKind::InvalidRequest);
+}
+
+#[tokio::test]
+async fn preferences_round_trip() {
+    let t = test_pds().await;
+    let alice = create_account(&t, "alice").await;
+    assert!(
+        t.pds
+            .get_preferences(&alice.auth)
+            .await
+            .expect("get")
+            .is_empty()
+    );
+    let prefs = vec![
+        serde_json::json!({"$type": "app.bsky.actor.defs#adultContentPref", "enabled": false}),
+        serde_json::json!({"$type": "app.bsky.actor.defs#personalDetailsPref", "birthDate": "2000-01-01T00:00:00.000Z"}),
+    ];
+    t.pds
+        .put_preferences(&alice.auth, prefs.clone())
+        .await
+        .expect("put");
+    assert_eq!(
+        t.pds.get_preferences(&alice.auth).await.expect("get"),
+        prefs
+    );
+    let bad = t
+        .pds
+        .put_preferences(
+            &alice.auth,
+            vec![serde_json::json!({"$type": "com.example.pref"})],
+        )
+        .await
+        .expect_err("namespace");
+    assert_eq!(bad.kind(), ErrorKind::InvalidRequest);
+    let untyped = t
+        .pds
+        .put_preferences(&alice.auth, vec![serde_json::json!({"a": 1})])
+        .await;
+    assert_eq!(
+        untyped.expect_err("no $type").kind(),
+        ErrorKind::InvalidRequest
+    );
+    // App-password sessions do not see personal details.
+    let app = t
+        .pds
+        .create_app_password(&alice.auth, "app", false)
+        .await
+        .expect("app pw");
+    let s = t
+        .pds
+        .create_session("alice.test", &app.password.expect("pw"))
+        .await
+        .expect("login");
+    let app_auth = t.pds.verify_access_token(&s.access_jwt).expect("verify");
+    assert_eq!(
+        t.pds.get_preferences(&app_auth).await.expect("get").len(),
+        1
+    );
+}
