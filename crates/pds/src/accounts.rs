@@ -617,6 +617,105 @@ impl Pds {
         Ok(())
     }
 
+    /// `com.atproto.identity.updateHandle` (full-access sessions only, checklist #121): the
+    /// handle is stored lowercase, the PLC document's `alsoKnownAs` is updated (did:plc, signed
+    /// with the PDS rotation key) and an `#identity` event is emitted.
+    ///
+    /// A handle on one of our domains follows the `createAccount` rules. Any other handle must
+    /// have passed the bidirectional check (checklist #120) in the caller, which says so with
+    /// `externally_verified`; otherwise it is refused with `UnsupportedDomain`.
+    pub async fn update_handle(
+        &self,
+        auth: &AuthContext,
+        handle: &str,
+        externally_verified: bool,
+    ) -> Result<()> {
+        auth.require_full_access()?;
+        let handle = match self.check_new_handle(handle) {
+            Ok(h) => h,
+            Err(e) if e.kind() == ErrorKind::UnsupportedDomain && externally_verified => {
+                let h: Handle = handle.parse().map_err(|e| {
+                    Error::new(ErrorKind::InvalidHandle, format!("Invalid handle: {e}"))
+                })?;
+                if h.is_disallowed_tld() {
+                    return Err(Error::new(
+                        ErrorKind::InvalidHandle,
+                        "Handle TLD is invalid or disallowed",
+                    ));
+                }
+                h
+            }
+            Err(e) => return Err(e),
+        };
+        let row = self.account_row(&auth.did).await?;
+        if let Some(other) = self.deps.accounts.account_by_handle(&handle).await?
+            && other.did != auth.did
+        {
+            return Err(Error::new(
+                ErrorKind::HandleNotAvailable,
+                format!("Handle already taken: {handle}"),
+            ));
+        }
+        if row.did.method() == "plc" {
+            self.submit_plc_handle(&row.did, &handle).await?;
+        }
+        let now = now_ms();
+        let seq = self
+            .deps
+            .accounts
+            .update_handle(
+                &auth.did,
+                &handle,
+                Some(events::identity(&auth.did, Some(&handle), now)),
+            )
+            .await?;
+        self.notify(seq);
+        Ok(())
+    }
+
+    /// Submits a PLC update that points `alsoKnownAs` at `handle`.
+    async fn submit_plc_handle(&self, did: &Did, handle: &Handle) -> Result<()> {
+        let upstream = |e: crate::plc::PlcClientError| {
+            Error::new(ErrorKind::UpstreamFailure, "PLC directory update failed").with_source(e)
+        };
+        let last = self
+            .deps
+            .plc
+            .last_operation(did)
+            .await
+            .map_err(upstream)?
+            .ok_or_else(|| Error::invalid("DID is not known to the PLC directory"))?;
+        let mut fields = last
+            .operation()
+            .fields()
+            .ok_or_else(|| Error::invalid("DID is tombstoned"))?;
+        if fields.handle().as_ref() == Some(handle) {
+            return Ok(());
+        }
+        fields.set_handle(handle);
+        let op = Operation::update(fields, last.cid()).sign(&self.config.plc_rotation_key);
+        self.deps.plc.submit(did, &op).await.map_err(upstream)
+    }
+
+    /// Takes an account down (`Some(reference)`) or restores it (`None`): the admin
+    /// `updateSubjectStatus` use case (the relay checks admin auth). Emits `#account`.
+    pub async fn set_takedown(&self, did: &Did, reference: Option<String>) -> Result<()> {
+        let row = self.account_row(did).await?;
+        let now = now_ms();
+        let status = match (&reference, row.deactivated_at) {
+            (Some(_), _) => Some("takendown"),
+            (None, Some(_)) => Some("deactivated"),
+            (None, None) => None,
+        };
+        let seq = self
+            .deps
+            .accounts
+            .set_takedown(did, reference, Some(events::account(did, status, now)))
+            .await?;
+        self.notify(seq);
+        Ok(())
+    }
+
     pub(crate) async fn check_password(&self, password: String, hash: String) -> Result<bool> {
         tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
             .await

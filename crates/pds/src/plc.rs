@@ -30,7 +30,19 @@ pub trait PlcClient: Send + Sync {
     /// The current DID document of `did` (`GET /<did>`), `None` if the directory does not know
     /// it (or it is tombstoned).
     async fn resolve(&self, did: &Did) -> Result<Option<DidDocument>, PlcClientError>;
+
+    /// The current head operation of `did` (the last entry of `GET /<did>/log`), which the
+    /// next update names as `prev`; `None` if the directory does not know the DID. The default
+    /// says the client cannot do this (updates then fail with `UpstreamFailure`).
+    async fn last_operation(&self, did: &Did) -> Result<Option<SignedOperation>, PlcClientError> {
+        let _ = did;
+        Err(PlcClientError::Unavailable(Box::new(NotSupported)))
+    }
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("this PLC client cannot read operation logs")]
+struct NotSupported;
 
 /// An in-memory PLC directory (see the module docs).
 #[derive(Debug, Default)]
@@ -83,5 +95,15 @@ impl PlcClient for MemoryPlc {
             .lock()
             .map_err(|_| PlcClientError::Unavailable(Box::new(Poisoned)))?;
         Ok(logs.get(did).and_then(PlcLog::document))
+    }
+
+    async fn last_operation(&self, did: &Did) -> Result<Option<SignedOperation>, PlcClientError> {
+        let logs = self
+            .logs
+            .lock()
+            .map_err(|_| PlcClientError::Unavailable(Box::new(Poisoned)))?;
+        Ok(logs
+            .get(did)
+            .and_then(|l| l.log().last().map(|op| (*op).clone())))
     }
 }

@@ -192,7 +192,7 @@ struct Prepared {
     collection: Nsid,
     rkey: RecordKey,
     record: Option<Record>,
-    blobs: Vec<Cid>,
+    blobs: Vec<BlobRef>,
     status: Option<ValidationStatus>,
     /// `None`: no check; `Some(None)`: must not exist; `Some(Some(c))`: must be `c`.
     swap: Option<Option<Cid>>,
@@ -368,7 +368,7 @@ impl Pds {
             let (record, blobs, status) = match value {
                 Some(v) => {
                     let (r, b, s) = self.prepare_record(&collection, &rkey, v, validate)?;
-                    (Some(r), b.into_iter().map(|b| b.cid).collect(), s)
+                    (Some(r), b, s)
                 }
                 None => (None, Vec::new(), None),
             };
@@ -383,6 +383,34 @@ impl Pds {
             });
         }
         Ok(out)
+    }
+
+    /// Every blob a record references must have been uploaded by the account, with the size
+    /// and MIME type the upload reported (checklist #173, #174: the lexicon's `accept` and
+    /// `maxSize` were checked against these values). The store re-checks existence inside the
+    /// commit transaction.
+    async fn check_blob_refs(&self, did: &Did, prepared: &[Prepared]) -> Result<()> {
+        for blob in prepared.iter().flat_map(|p| &p.blobs) {
+            let meta = self
+                .deps
+                .blobs
+                .blob(did, &blob.cid)
+                .await?
+                .ok_or_else(|| Error::invalid(format!("Could not find blob: {}", blob.cid)))?;
+            if blob.size.is_some_and(|s| s != meta.size) {
+                return Err(Error::invalid(format!(
+                    "Blob {} size does not match the upload ({} bytes)",
+                    blob.cid, meta.size
+                )));
+            }
+            if blob.mime_type != meta.mime_type {
+                return Err(Error::invalid(format!(
+                    "Blob {} MIME type does not match the upload ({})",
+                    blob.cid, meta.mime_type
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Loads (or reuses) the account's working copy; reloads it if the stored head moved.
@@ -432,6 +460,7 @@ impl Pds {
         }
         let prepared = self.prepare_writes(input.writes, input.validate)?;
         let did = account.did;
+        self.check_blob_refs(&did, &prepared).await?;
 
         let slot = self.cache.slot(&did);
         let mut state = slot.state.lock().await;
@@ -521,7 +550,7 @@ impl Pds {
                         collection: p.collection,
                         rkey: p.rkey,
                         cid,
-                        blobs: p.blobs,
+                        blobs: p.blobs.iter().map(|b| b.cid).collect(),
                     });
                 }
                 (_, None) => {

@@ -452,3 +452,101 @@ async fn preferences_round_trip() {
         1
     );
 }
+
+#[tokio::test]
+async fn update_handle_updates_plc_and_emits_identity() {
+    let t = test_pds().await;
+    let alice = create_account(&t, "alice").await;
+    create_account(&t, "bob").await;
+    t.pds
+        .update_handle(&alice.auth, "Alice2.TEST", false)
+        .await
+        .expect("update");
+    let s = t
+        .pds
+        .create_session("alice2.test", "password")
+        .await
+        .expect("new handle logs in");
+    assert_eq!(
+        s.handle.as_str(),
+        "alice2.test",
+        "stored lowercase (checklist #121)"
+    );
+    let doc = pds::PlcClient::resolve(&*t.plc, &alice.did)
+        .await
+        .expect("resolve")
+        .expect("doc");
+    assert_eq!(
+        doc.handle().map(|h| h.into_string()).as_deref(),
+        Some("alice2.test")
+    );
+    let evs = t.pds.events().events_after(0, 100).await.expect("events");
+    assert_eq!(evs.last().map(|e| e.kind), Some(EventKind::Identity));
+
+    let cases: &[(&str, bool, ErrorKind)] = &[
+        ("bob.test", false, ErrorKind::HandleNotAvailable),
+        ("alice.example.com", false, ErrorKind::UnsupportedDomain),
+        ("alice.local", true, ErrorKind::InvalidHandle),
+        ("www.test", false, ErrorKind::InvalidHandle),
+    ];
+    for (h, ext, want) in cases {
+        let e = t
+            .pds
+            .update_handle(&alice.auth, h, *ext)
+            .await
+            .expect_err(h);
+        assert_eq!(e.kind(), *want, "{h}");
+    }
+    t.pds
+        .update_handle(&alice.auth, "alice.example.com", true)
+        .await
+        .expect("verified external handle");
+    let doc = pds::PlcClient::resolve(&*t.plc, &alice.did)
+        .await
+        .expect("resolve")
+        .expect("doc");
+    assert_eq!(
+        doc.handle().map(|h| h.into_string()).as_deref(),
+        Some("alice.example.com")
+    );
+}
+
+#[tokio::test]
+async fn takedown_blocks_login_and_reads() {
+    let t = test_pds().await;
+    let alice = create_account(&t, "alice").await;
+    t.pds
+        .set_takedown(&alice.did, Some("ticket-1".to_owned()))
+        .await
+        .expect("takedown");
+    let e = t
+        .pds
+        .create_session("alice.test", "password")
+        .await
+        .expect_err("login");
+    assert_eq!(e.kind(), ErrorKind::AccountTakedown);
+    let e = t
+        .pds
+        .refresh_session(&alice.refresh_jwt)
+        .await
+        .expect_err("refresh");
+    assert_eq!(e.kind(), ErrorKind::AccountTakedown);
+    let e = t
+        .pds
+        .get_repo(&alice.did, None, None)
+        .await
+        .expect_err("getRepo");
+    assert_eq!(e.kind(), ErrorKind::RepoTakendown);
+    let status = t.pds.get_repo_status(&alice.did).await.expect("status");
+    assert_eq!((status.active, status.status), (false, Some("takendown")));
+    let listed = t.pds.list_repos(None, None).await.expect("list");
+    assert_eq!(listed.repos[0].status, Some("takendown"));
+    t.pds.set_takedown(&alice.did, None).await.expect("restore");
+    t.pds
+        .create_session("alice.test", "password")
+        .await
+        .expect("login again");
+    let evs = t.pds.events().events_after(0, 100).await.expect("events");
+    let accounts = evs.iter().filter(|e| e.kind == EventKind::Account).count();
+    assert_eq!(accounts, 3, "create, takedown, restore");
+}

@@ -99,6 +99,25 @@ async fn blob_lifecycle() {
         vec![]
     );
 
+    // A ref whose size or type differs from the upload is refused.
+    let mut lying = record.clone();
+    lying["embed"]["images"][0]["image"]["size"] = serde_json::json!(1);
+    let e = t
+        .pds
+        .put_record(
+            &alice.auth,
+            alice.repo(),
+            nsid("app.bsky.feed.post"),
+            rkey("3kabcdefghijm"),
+            json_value(lying),
+            None,
+            None,
+            None,
+        )
+        .await
+        .expect_err("size mismatch");
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+
     // A record referencing an unknown blob is refused (checklist #173).
     record["embed"]["images"][0]["image"]["ref"]["$link"] =
         serde_json::Value::String(data_model::cid_for_raw(b"other").to_string());
