@@ -369,6 +369,6 @@ impl Mst {
 
     /// True when there are modifications not yet encoded by [`Mst::root_cid`]/[`Mst::write_out`].
     pub fn is_dirty(&self) -> bool {
-        matches!(self.root, Some(Link::Dirty(_)))
+        self.root.as_ref().is_some_and(Link::is_dirty)
     }
 }

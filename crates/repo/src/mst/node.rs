@@ -75,42 +75,60 @@ pub fn validate_key(key: &[u8]) -> Result<(), MstError> {
 }
 
 /// A child pointer: a subtree that is either persisted (known CID, node loaded on demand and
-/// cached) or modified in memory (CID not yet computed).
+/// cached) or modified in memory (CID not yet computed). One machine word: the cell is shared
+/// between snapshots of a tree, so a node loaded through one snapshot is cached for all.
 #[derive(Debug, Clone)]
-pub(crate) enum Link {
+pub(crate) struct Link(pub(crate) Arc<Cell>);
+
+/// What a [`Link`] points to.
+#[derive(Debug, Clone)]
+pub(crate) enum Cell {
     /// A persisted node. `node` is filled the first time the node is loaded.
-    Stored { cid: Cid, node: OnceLock<Arc<Node>> },
+    Stored { cid: Cid, node: OnceLock<Node> },
     /// A node created or modified in memory since the last write-out.
-    Dirty(Arc<Node>),
+    Dirty(Node),
 }
 
 impl Link {
     /// A persisted, not yet loaded node.
     pub(crate) fn stored(cid: Cid) -> Link {
-        Link::Stored {
+        Link(Arc::new(Cell::Stored {
             cid,
             node: OnceLock::new(),
-        }
+        }))
     }
 
     /// A persisted node that is already in memory.
-    pub(crate) fn stored_loaded(cid: Cid, node: Arc<Node>) -> Link {
-        Link::Stored {
+    pub(crate) fn stored_loaded(cid: Cid, node: Node) -> Link {
+        Link(Arc::new(Cell::Stored {
             cid,
             node: OnceLock::from(node),
-        }
+        }))
     }
 
     /// A new in-memory node.
     pub(crate) fn dirty(node: Node) -> Link {
-        Link::Dirty(Arc::new(node))
+        Link(Arc::new(Cell::Dirty(node)))
     }
 
     /// The CID, if known (not dirty).
     pub(crate) fn cid(&self) -> Option<&Cid> {
-        match self {
-            Link::Stored { cid, .. } => Some(cid),
-            Link::Dirty(_) => None,
+        match &*self.0 {
+            Cell::Stored { cid, .. } => Some(cid),
+            Cell::Dirty(_) => None,
+        }
+    }
+
+    /// True for a node modified since the last write-out.
+    pub(crate) fn is_dirty(&self) -> bool {
+        matches!(&*self.0, Cell::Dirty(_))
+    }
+
+    /// The node, if it is in memory.
+    pub(crate) fn loaded(&self) -> Option<&Node> {
+        match &*self.0 {
+            Cell::Stored { node, .. } => node.get(),
+            Cell::Dirty(node) => Some(node),
         }
     }
 }

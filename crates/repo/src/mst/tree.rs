@@ -9,12 +9,12 @@
 //! search path of the key, the split path below it (insert), the two spines merged when a key
 //! is removed, and the chain walked when trimming empty top nodes.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use data_model::{Cid, HASH_SHA2_256, cid_for_cbor};
 use sha2::{Digest, Sha256};
 
-use super::node::{Entry, Link, MAX_NODE_ENTRIES, Node, key_height};
+use super::node::{Cell, Entry, Link, MAX_NODE_ENTRIES, Node, key_height};
 use super::{InvalidNode, MstError};
 use crate::blockstore::{BlockMap, BlockStore, StoreError};
 
@@ -61,21 +61,21 @@ pub(crate) fn load<Src: Source + ?Sized>(
     height: u8,
     lo: Bound<'_>,
     hi: Bound<'_>,
-) -> Result<Arc<Node>, MstError> {
+) -> Result<Node, MstError> {
     let node = read_node(src, cid)?;
     node.check_position(height, lo, hi, false)
         .map_err(|reason| MstError::InvalidNode {
             cid: *cid,
             reason: Box::new(reason),
         })?;
-    Ok(Arc::new(node))
+    Ok(node)
 }
 
 /// Loads a root node; its height is the height of its keys (0 for the empty node).
 pub(crate) fn load_root<Src: Source + ?Sized>(
     src: &Src,
     cid: &Cid,
-) -> Result<(Arc<Node>, u8), MstError> {
+) -> Result<(Node, u8), MstError> {
     let node = read_node(src, cid)?;
     let height = node
         .entries
@@ -86,7 +86,7 @@ pub(crate) fn load_root<Src: Source + ?Sized>(
             cid: *cid,
             reason: Box::new(reason),
         })?;
-    Ok((Arc::new(node), height))
+    Ok((node, height))
 }
 
 /// The node behind `link`, loading and caching it if needed.
@@ -97,9 +97,9 @@ pub(crate) fn node_ref<'a, Src: Source + ?Sized>(
     lo: Bound<'_>,
     hi: Bound<'_>,
 ) -> Result<&'a Node, MstError> {
-    match link {
-        Link::Dirty(n) => Ok(n),
-        Link::Stored { cid, node } => {
+    match &*link.0 {
+        Cell::Dirty(n) => Ok(n),
+        Cell::Stored { cid, node } => {
             src.touched(cid);
             if let Some(n) = node.get() {
                 return Ok(n);
@@ -115,24 +115,31 @@ const NOT_PRELOADED: MstError = MstError::Internal("node used by a mutation was 
 /// The node behind `link`, for modification: the link becomes dirty and the node is unshared
 /// (copy-on-write). The node must already be loaded (phase 1).
 fn node_mut(link: &mut Link) -> Result<&mut Node, MstError> {
-    if let Link::Stored { node, .. } = link {
-        let arc = node.take().ok_or(NOT_PRELOADED)?;
-        *link = Link::Dirty(arc);
+    if link.loaded().is_none() {
+        return Err(NOT_PRELOADED);
     }
-    match link {
-        Link::Dirty(arc) => Ok(Arc::make_mut(arc)),
-        Link::Stored { .. } => Err(NOT_PRELOADED),
+    let cell = Arc::make_mut(&mut link.0);
+    if let Cell::Stored { node, .. } = cell {
+        let n = node.take().ok_or(NOT_PRELOADED)?;
+        *cell = Cell::Dirty(n);
+    }
+    match cell {
+        Cell::Dirty(n) => Ok(n),
+        Cell::Stored { .. } => Err(NOT_PRELOADED),
     }
 }
 
 /// Takes the node behind `link` by value (for split and merge, which rebuild it). The node must
 /// already be loaded (phase 1).
 fn take_node(link: Link) -> Result<Node, MstError> {
-    let arc = match link {
-        Link::Dirty(arc) => arc,
-        Link::Stored { node, .. } => node.into_inner().ok_or(NOT_PRELOADED)?,
-    };
-    Ok(Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone()))
+    match Arc::try_unwrap(link.0) {
+        Ok(Cell::Dirty(n)) => Ok(n),
+        Ok(Cell::Stored { node, .. }) => node.into_inner().ok_or(NOT_PRELOADED),
+        Err(shared) => match &*shared {
+            Cell::Dirty(n) => Ok(n.clone()),
+            Cell::Stored { node, .. } => node.get().cloned().ok_or(NOT_PRELOADED),
+        },
+    }
 }
 
 /// Bounds of subtree slot `i` of `node`, given the node's own bounds.
@@ -539,8 +546,7 @@ pub(crate) fn remove(
                 *height = 0;
                 break;
             }
-            Some(Link::Dirty(node)) => &**node,
-            Some(Link::Stored { node, .. }) => node.get().ok_or(NOT_PRELOADED)?,
+            Some(link) => link.loaded().ok_or(NOT_PRELOADED)?,
         };
         if !node.entries.is_empty() {
             break;
@@ -612,11 +618,14 @@ fn merge(a: Option<Link>, b: Option<Link>, h: u8) -> Result<Option<Link>, MstErr
 /// Encodes and hashes every dirty node under (and including) `link`, bottom-up, adding their
 /// blocks to `out` and turning the links into stored ones. Returns the CID of `link`.
 pub(crate) fn write(link: &mut Link, out: &mut BlockMap) -> Cid {
-    let arc = match link {
-        Link::Stored { cid, .. } => return *cid,
-        Link::Dirty(arc) => arc,
+    if let Some(cid) = link.cid() {
+        return *cid;
+    }
+    let cell = Arc::make_mut(&mut link.0);
+    let node = match cell {
+        Cell::Stored { cid, .. } => return *cid,
+        Cell::Dirty(node) => node,
     };
-    let node = Arc::make_mut(arc);
     if let Some(l) = node.left.as_mut() {
         write(l, out);
     }
@@ -628,7 +637,10 @@ pub(crate) fn write(link: &mut Link, out: &mut BlockMap) -> Cid {
     let bytes = node.encode();
     let cid = cid_for_cbor(&bytes);
     out.insert(cid, bytes);
-    let node = arc.clone();
-    *link = Link::stored_loaded(cid, node);
+    let node = std::mem::take(node);
+    *cell = Cell::Stored {
+        cid,
+        node: OnceLock::from(node),
+    };
     cid
 }
