@@ -1,10 +1,12 @@
 //! Authentication extractors: the raw `Authorization` credentials ([`BearerToken`],
-//! [`OptionalBearer`]) and admin HTTP Basic auth ([`AdminAuth`], checklist #132).
+//! [`OptionalBearer`]), verified sessions ([`Access`], [`OptionalAccess`]) and admin HTTP Basic
+//! auth ([`AdminAuth`], checklist #132).
 //!
 //! Token *verification* (access vs refresh JWT `typ`, expiry, revocation, app-password scope)
-//! belongs to `pds`; the session extractors built on it call exactly one `pds` function and map
-//! its error through [`crate::error`]. This file only parses headers and checks the admin
-//! password, in constant time.
+//! belongs to `pds`: [`Access`] calls `Pds::verify_access_token` and maps its error through
+//! [`crate::error`]; refresh tokens are passed to `pds` as a [`BearerToken`] by the handlers
+//! that take one (`refreshSession`, `deleteSession`). This file only parses headers and checks
+//! the admin password, in constant time.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -67,6 +69,46 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalBearer {
         Ok(OptionalBearer(
             authorization(parts, "Bearer")?.map(|t| BearerToken(t.to_owned())),
         ))
+    }
+}
+
+/// A verified access token (`typ: at+jwt`): who is calling and with what scope (full session
+/// or app password). Missing: `401 AuthMissing`; invalid, expired, or a refresh token: the
+/// `pds` error (`400 InvalidToken` / `400 ExpiredToken`, checklist #130).
+#[derive(Debug, Clone)]
+pub struct Access(pub pds::AuthContext);
+
+impl FromRequestParts<AppState> for Access {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
+        Ok(Access(state.pds().verify_access_token(&token)?))
+    }
+}
+
+/// An access token if one was sent (public reads that serve more to the owner, checklist #66).
+/// A token that was sent but does not verify is still an error.
+#[derive(Debug, Clone)]
+pub struct OptionalAccess(pub Option<pds::AuthContext>);
+
+impl FromRequestParts<AppState> for OptionalAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let OptionalBearer(token) = OptionalBearer::from_request_parts(parts, state).await?;
+        match token {
+            Some(BearerToken(token)) => Ok(OptionalAccess(Some(
+                state.pds().verify_access_token(&token)?,
+            ))),
+            None => Ok(OptionalAccess(None)),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! returns, and its `IntoResponse` writes `{"error": Name, "message": ...}` with the status
 //! (checklist #126, #127).
 //!
-//! Domain errors (`pds::Error`, extractor rejections, PLC and SSRF errors) become an `ApiError`
+//! Domain errors (`pds::Error` by its kind, extractor rejections, SSRF errors) become an `ApiError`
 //! through `From` impls in this file only, so the status and error name of every failure are
 //! decided in one place. Server errors (5xx) are logged here with their whole source chain; the
 //! client only sees the generic message of the status (for 500) or a message written for it.
@@ -28,6 +28,8 @@ pub struct ApiError {
     status: StatusCode,
     error: Cow<'static, str>,
     message: Option<String>,
+    /// Whether `message` may be sent (always for 4xx; for 5xx only when written for clients).
+    public: bool,
     headers: Vec<(HeaderName, HeaderValue)>,
     source: Option<Source>,
 }
@@ -43,9 +45,22 @@ impl ApiError {
             status,
             error: error.into(),
             message: Some(message.into()),
+            public: !status.is_server_error() || status == StatusCode::NOT_IMPLEMENTED,
             headers: Vec::new(),
             source: None,
         }
+    }
+
+    /// A 5xx whose message was written for clients (e.g. "the desktop is offline"); other 5xx
+    /// messages are logged only.
+    pub fn server_error_with_public_message(
+        status: StatusCode,
+        error: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> ApiError {
+        let mut api = ApiError::new(status, error, message);
+        api.public = true;
+        api
     }
 
     /// 400 `InvalidRequest`.
@@ -106,6 +121,7 @@ impl ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             error: Cow::Borrowed("InternalServerError"),
             message: None,
+            public: false,
             headers: Vec::new(),
             source: Some(source.into()),
         }
@@ -113,7 +129,12 @@ impl ApiError {
 
     /// 502 `UpstreamFailure` with a client-safe message; `source` is logged, never sent.
     pub fn upstream_failure(message: impl Into<String>, source: impl Into<Source>) -> ApiError {
-        ApiError::new(StatusCode::BAD_GATEWAY, "UpstreamFailure", message).with_source(source)
+        ApiError::server_error_with_public_message(
+            StatusCode::BAD_GATEWAY,
+            "UpstreamFailure",
+            message,
+        )
+        .with_source(source)
     }
 
     /// Adds a response header.
@@ -141,11 +162,8 @@ impl ApiError {
     /// The message the client will see.
     pub fn public_message(&self) -> String {
         match &self.message {
-            // Never send details of internal errors.
-            Some(_) if self.status == StatusCode::INTERNAL_SERVER_ERROR => {
-                default_message(self.status)
-            }
-            Some(m) if !m.is_empty() => m.clone(),
+            // Never send details of server errors unless written for the client.
+            Some(m) if self.public && !m.is_empty() => m.clone(),
             _ => default_message(self.status),
         }
     }
@@ -266,6 +284,44 @@ impl From<QueryRejection> for ApiError {
             "Invalid query parameters: {}",
             rejection.body_text()
         ))
+    }
+}
+
+/// Status and wire name of each domain error kind. Statuses follow the reference PDS: almost
+/// every domain refusal is a 400 with a specific name (clients such as `@atproto/api` refresh
+/// their session only on `400 ExpiredToken`), bad logins are 401, oversized bodies 413, and
+/// failures of the PLC directory 502.
+fn pds_status(kind: pds::ErrorKind) -> (StatusCode, &'static str) {
+    use pds::ErrorKind as K;
+    match kind {
+        K::AuthRequired => (StatusCode::UNAUTHORIZED, "AuthenticationRequired"),
+        K::AccountTakedown | K::AuthFactorTokenRequired => (StatusCode::UNAUTHORIZED, kind.name()),
+        K::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, kind.name()),
+        K::UpstreamFailure => (StatusCode::BAD_GATEWAY, kind.name()),
+        K::Internal => (StatusCode::INTERNAL_SERVER_ERROR, kind.name()),
+        // InvalidRequest, InvalidToken, ExpiredToken, AccountDeactivated, Repo*, RecordNotFound,
+        // BlobNotFound, BlockNotFound, InvalidSwap, handle and password errors, BadExpiration,
+        // and any kind added later.
+        _ => (StatusCode::BAD_REQUEST, kind.name()),
+    }
+}
+
+impl From<pds::Error> for ApiError {
+    fn from(err: pds::Error) -> ApiError {
+        let (status, name) = pds_status(err.kind());
+        let message = if status.is_server_error() {
+            err.log_message().to_owned()
+        } else {
+            err.message().to_owned()
+        };
+        let mut api = ApiError::new(status, name, message);
+        if status == StatusCode::UNAUTHORIZED {
+            api = api.with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status.is_server_error() {
+            api = api.with_source(err);
+        }
+        api
     }
 }
 

@@ -21,6 +21,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod handle_resolver;
+pub mod lexicons;
 pub mod plc_directory;
 pub mod secrets;
 pub mod server;

@@ -18,10 +18,23 @@ use tokio::net::TcpListener;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
+use identity::HandleResolver;
+use pds::{Pds, PdsConfig, PdsDeps};
+
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::handle_resolver::NetHandleResolver;
+use crate::plc_directory::PlcClient;
 use crate::secrets::{self, Secrets, SecretsError};
 use crate::ssrf::{OutboundPolicy, SafeClient, SsrfError};
+
+/// File name of the SQLite database inside the data directory.
+pub const DATABASE_FILE: &str = "relay.sqlite";
+/// Directory of blob bytes inside the data directory.
+pub const BLOBS_DIR: &str = "blobs";
+
+/// How often unreferenced temporary blobs are collected, and how old they must be.
+const TEMP_BLOB_SWEEP: Duration = Duration::from_secs(60 * 60);
 
 /// Shared state of the server: configuration and services. Cheap to clone.
 #[derive(Clone)]
@@ -33,21 +46,99 @@ struct Inner {
     config: Config,
     secrets: Secrets,
     http: SafeClient,
+    plc: PlcClient,
+    handles: Arc<dyn HandleResolver>,
+    pds: Arc<Pds>,
+}
+
+/// The use cases' configuration derived from the server's configuration and secrets.
+pub fn pds_config(config: &Config, secrets: &Secrets) -> PdsConfig {
+    let mut pds = PdsConfig::new(
+        config.service_did.clone(),
+        config.public_url.clone(),
+        config.service_handle_domains.clone(),
+        pds::SecretKey::from_bytes(*secrets.secret_key.expose()),
+        secrets.plc_rotation_key.clone(),
+    );
+    pds.blob_upload_limit = u64::try_from(config.blob_upload_limit).unwrap_or(u64::MAX);
+    pds
 }
 
 impl AppState {
-    /// Builds the state from a resolved configuration and the server's secrets.
-    pub fn new(config: Config, secrets: Secrets) -> Result<AppState, ServeError> {
+    /// Opens everything the server runs on under the data directory: the SQLite database
+    /// (`relay.sqlite`, migrated), the blob store (`blobs/`), the embedded lexicons, and the
+    /// configured PLC directory.
+    pub async fn open(config: Config, secrets: Secrets) -> Result<AppState, ServeError> {
+        AppState::open_with(config, secrets, |_| {}).await
+    }
+
+    /// [`AppState::open`], letting the caller adjust the use cases' configuration (tests use
+    /// this for cheap password hashing).
+    pub async fn open_with(
+        config: Config,
+        secrets: Secrets,
+        adjust: impl FnOnce(&mut PdsConfig),
+    ) -> Result<AppState, ServeError> {
+        let data_dir = &config.data_dir;
+        let blobs = data_dir.join(BLOBS_DIR);
+        std::fs::create_dir_all(&blobs).map_err(|source| ServeError::DataDir {
+            path: blobs.clone(),
+            source,
+        })?;
+        let store = store::SqliteStore::open(&data_dir.join(DATABASE_FILE)).await?;
+        let blob_store = object_store::local::LocalFileSystem::new_with_prefix(&blobs)
+            .map_err(|e| ServeError::BlobStore(e.to_string()))?;
+        let catalog = crate::lexicons::catalog()?;
         let http = SafeClient::new(OutboundPolicy {
             allow_private: config.allow_private_outbound,
         })?;
-        Ok(AppState {
+        let plc = PlcClient::new(http.clone(), &config.plc_url);
+        let mut pds_config = pds_config(&config, &secrets);
+        adjust(&mut pds_config);
+        let deps = PdsDeps::from_store(
+            Arc::new(store),
+            Arc::new(blob_store),
+            Arc::new(catalog),
+            Arc::new(plc.clone()),
+        );
+        let pds = Arc::new(Pds::new(pds_config, deps));
+        Ok(AppState::from_parts(config, secrets, http, plc, pds))
+    }
+
+    /// Assembles the state from already built services.
+    pub fn from_parts(
+        config: Config,
+        secrets: Secrets,
+        http: SafeClient,
+        plc: PlcClient,
+        pds: Arc<Pds>,
+    ) -> AppState {
+        let handles = Arc::new(NetHandleResolver::new(http.clone()));
+        AppState {
             inner: Arc::new(Inner {
                 config,
                 secrets,
                 http,
+                plc,
+                handles,
+                pds,
             }),
-        })
+        }
+    }
+
+    /// The use cases.
+    pub fn pds(&self) -> &Pds {
+        &self.inner.pds
+    }
+
+    /// The PLC directory client.
+    pub fn plc(&self) -> &PlcClient {
+        &self.inner.plc
+    }
+
+    /// The network handle resolver (DNS TXT, HTTPS well-known).
+    pub fn handle_resolver(&self) -> &dyn HandleResolver {
+        &*self.inner.handles
     }
 
     /// The configuration.
@@ -91,6 +182,15 @@ pub enum ServeError {
     /// The outbound HTTP client could not be built.
     #[error(transparent)]
     Http(#[from] SsrfError),
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] store::OpenError),
+    /// The blob store could not be opened.
+    #[error("cannot open blob store: {0}")]
+    BlobStore(String),
+    /// The embedded lexicons do not load.
+    #[error("cannot load lexicons: {0}")]
+    Lexicons(#[from] lexicon::LoadError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -245,10 +345,27 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         data_dir = %config.data_dir.display(),
         "relay listening"
     );
-    let state = AppState::new(config, secrets)?;
+    let state = AppState::open(config, secrets).await?;
+    let sweeper = tokio::spawn(sweep_temp_blobs(state.clone()));
     run(listener, app(state), shutdown_signal()).await?;
+    sweeper.abort();
     tracing::info!("relay stopped");
     Ok(())
+}
+
+/// Collects temporary blobs that no record referenced within [`TEMP_BLOB_SWEEP`], every
+/// [`TEMP_BLOB_SWEEP`]. Failures are logged and retried on the next round.
+async fn sweep_temp_blobs(state: AppState) {
+    let mut interval = tokio::time::interval(TEMP_BLOB_SWEEP);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match state.pds().collect_temp_blobs(TEMP_BLOB_SWEEP).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "collected unreferenced temporary blobs"),
+            Err(e) => tracing::warn!(error = %e, "temporary blob collection failed"),
+        }
+    }
 }
 
 /// Installs the tracing subscriber: `RUST_LOG` filter (default `info`), human-readable output on

@@ -2,7 +2,7 @@
 //! SSRF-guarded [`SafeClient`]: submit an operation, read the DID document, state, operation
 //! log, audit log (validated by replay) and last operation (checklist #111).
 
-use identity::{AuditEntry, PlcLog, SignedOperation};
+use identity::{AuditEntry, DidDocument, PlcLog, SignedOperation};
 use reqwest::StatusCode;
 use serde_json::Value as Json;
 use syntax::Did;
@@ -154,4 +154,42 @@ async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, PlcCli
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The use cases' view of the directory (`pds::PlcClient`): submit, and resolve to a DID
+/// document (`None` when the directory does not know the DID or it is tombstoned).
+#[async_trait::async_trait]
+impl pds::PlcClient for PlcClient {
+    async fn submit(&self, did: &Did, op: &SignedOperation) -> Result<(), pds::PlcClientError> {
+        PlcClient::submit(self, did, op).await.map_err(|e| match e {
+            PlcClientError::Status { status, message } if status.is_client_error() => {
+                pds::PlcClientError::Rejected(message)
+            }
+            other => pds::PlcClientError::Unavailable(Box::new(other)),
+        })
+    }
+
+    async fn resolve(&self, did: &Did) -> Result<Option<DidDocument>, pds::PlcClientError> {
+        match self.document(did).await {
+            Ok(json) => DidDocument::from_json_for(did, &json)
+                .map(Some)
+                .map_err(|e| pds::PlcClientError::Unavailable(Box::new(e))),
+            Err(PlcClientError::NotFound(_)) => Ok(None),
+            // A tombstoned DID answers 404 ("DID not available") on the reference and 410 on
+            // plc.directory.
+            Err(PlcClientError::Status { status, .. }) if status == StatusCode::GONE => Ok(None),
+            Err(e) => Err(pds::PlcClientError::Unavailable(Box::new(e))),
+        }
+    }
+
+    async fn last_operation(
+        &self,
+        did: &Did,
+    ) -> Result<Option<SignedOperation>, pds::PlcClientError> {
+        match PlcClient::last_operation(self, did).await {
+            Ok(op) => Ok(Some(op)),
+            Err(PlcClientError::NotFound(_)) => Ok(None),
+            Err(e) => Err(pds::PlcClientError::Unavailable(Box::new(e))),
+        }
+    }
 }

@@ -10,18 +10,31 @@
 //! - any other valid NSID: proxied when a proxy target applies (not yet), else
 //!   `501 MethodNotImplemented`.
 
+mod actor;
 pub mod extract;
+mod identity;
+mod repo;
 mod server;
+mod sync;
+
+use std::fmt::Display;
+use std::str::FromStr;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path};
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodRouter, any, get, post};
+use serde::{Deserialize, Deserializer};
 use syntax::Nsid;
 use tower_http::limit::RequestBodyLimitLayer;
 
 pub use extract::{XrpcJson, XrpcQuery};
+
+/// The MIME type of CAR responses.
+pub const CAR_MIME: &str = sync::CAR_MIME;
+/// The `Content-Security-Policy` of blob responses (checklist #65).
+pub const BLOB_CSP: &str = sync::BLOB_CSP;
 
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -60,10 +73,15 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
     let json_routes = Router::new()
         .route("/xrpc/_health", get(server::health))
         .merge(server::routes())
+        .merge(repo::routes())
+        .merge(sync::routes())
+        .merge(identity::routes())
+        .merge(actor::routes())
         .layer(DefaultBodyLimit::max(json_limit))
         .layer(RequestBodyLimitLayer::new(json_limit));
 
     let blob_routes = Router::new()
+        .merge(repo::blob_routes())
         .route("/xrpc/{*method}", any(catchall))
         .layer(DefaultBodyLimit::max(blob_limit))
         .layer(RequestBodyLimitLayer::new(blob_limit));
@@ -77,4 +95,45 @@ async fn catchall(Path(method): Path<String>) -> ApiError {
         return ApiError::invalid_request("invalid xrpc path");
     }
     ApiError::method_not_implemented()
+}
+
+/// Parses one input value (a parameter or a body field), naming it in the error.
+pub(crate) fn parse<T>(name: &str, value: &str) -> Result<T, ApiError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    value
+        .parse()
+        .map_err(|e| ApiError::invalid_request(format!("Invalid {name} {value:?}: {e}")))
+}
+
+/// [`parse`] for an optional value.
+pub(crate) fn parse_opt<T>(name: &str, value: Option<&str>) -> Result<Option<T>, ApiError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    value.map(|v| parse(name, v)).transpose()
+}
+
+/// A record (JSON object) in the atproto data model (`$link`, `$bytes`, blobs).
+pub(crate) fn record_from_json(json: &serde_json::Value) -> Result<data_model::Value, ApiError> {
+    data_model::json::from_json(json)
+        .map_err(|e| ApiError::invalid_request(format!("Invalid record: {e}")))
+}
+
+/// A data-model value as atproto JSON.
+pub(crate) fn to_json(value: &data_model::Value) -> serde_json::Value {
+    data_model::json::to_json(value)
+}
+
+/// Deserializes a field that may be absent (`None`), `null` (`Some(None)`) or a value
+/// (`Some(Some(v))`); use with `#[serde(default, deserialize_with = "double_option")]`.
+pub(crate) fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
 }

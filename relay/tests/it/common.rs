@@ -3,19 +3,28 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
+use relay::plc_directory::PlcDirectory;
 use relay::secrets::Secrets;
 use relay::{AppState, Config};
 use tower::ServiceExt;
 
-/// A configuration for tests: private outbound allowed, everything else default.
-pub(crate) fn test_config(extra: &[(&str, &str)]) -> Config {
-    let mut env = vec![("RELAY_ALLOW_PRIVATE_OUTBOUND".to_owned(), "true".to_owned())];
+/// A configuration for tests: private outbound allowed, data in `data_dir`, everything else
+/// default unless `extra` sets it.
+pub(crate) fn test_config(data_dir: &std::path::Path, extra: &[(&str, &str)]) -> Config {
+    let mut env = vec![
+        ("RELAY_ALLOW_PRIVATE_OUTBOUND".to_owned(), "true".to_owned()),
+        (
+            "RELAY_DATA_DIR".to_owned(),
+            data_dir.to_string_lossy().into_owned(),
+        ),
+    ];
     env.extend(
         extra
             .iter()
@@ -24,10 +33,42 @@ pub(crate) fn test_config(extra: &[(&str, &str)]) -> Config {
     Config::from_sources(None, env).unwrap()
 }
 
-/// The app over [`test_config`] with `extra` settings.
-pub(crate) fn test_app(extra: &[(&str, &str)]) -> Router {
-    let state = AppState::new(test_config(extra), Secrets::ephemeral()).unwrap();
-    relay::app(state)
+/// A relay over a fresh data directory, with its own local PLC directory server.
+pub(crate) struct TestRelay {
+    pub(crate) app: Router,
+    pub(crate) state: AppState,
+    /// Keeps the relay's PLC directory running.
+    pub(crate) _plc: Server,
+}
+
+impl TestRelay {
+    /// Starts a PLC directory and opens a relay on a new data directory; `extra` adds settings.
+    pub(crate) async fn start(extra: &[(&str, &str)]) -> TestRelay {
+        let plc = Server::start(relay::plc_directory::router(Arc::new(
+            PlcDirectory::in_memory(),
+        )))
+        .await;
+        let dir = temp_dir("relay");
+        let plc_url = plc.url();
+        let mut settings = vec![("RELAY_PLC_URL", plc_url.as_str())];
+        settings.extend_from_slice(extra);
+        let config = test_config(&dir, &settings);
+        let state = AppState::open_with(config, Secrets::ephemeral(), |c| {
+            c.password_cost = pds::PasswordCost::InsecureFastForTests;
+        })
+        .await
+        .unwrap();
+        TestRelay {
+            app: relay::app(state.clone()),
+            state,
+            _plc: plc,
+        }
+    }
+}
+
+/// A fresh [`TestRelay`] with `extra` settings.
+pub(crate) async fn test_app(extra: &[(&str, &str)]) -> TestRelay {
+    TestRelay::start(extra).await
 }
 
 /// A response, fully read.

@@ -7,17 +7,17 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
-use relay::secrets::Secrets;
+use relay::ApiError;
 use relay::xrpc::{XrpcJson, XrpcQuery};
-use relay::{ApiError, AppState};
 use serde::Deserialize;
 
-use crate::common::{Server, get, post_json, send, test_app, test_config};
+use crate::common::{Server, get, post_json, send, test_app};
 
 #[tokio::test]
 async fn health_reports_version() {
-    let app = test_app(&[]);
-    let reply = send(&app, get("/xrpc/_health")).await;
+    let relay = test_app(&[]).await;
+    let app = &relay.app;
+    let reply = send(app, get("/xrpc/_health")).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
         reply.json(),
@@ -28,7 +28,8 @@ async fn health_reports_version() {
 #[tokio::test]
 async fn cors_preflight_allows_atproto_headers() {
     // checklist #133
-    let app = test_app(&[]);
+    let relay = test_app(&[]).await;
+    let app = &relay.app;
     let requested = "authorization,content-type,atproto-proxy,atproto-accept-labelers,dpop";
     let request = Request::builder()
         .method("OPTIONS")
@@ -38,7 +39,7 @@ async fn cors_preflight_allows_atproto_headers() {
         .header("access-control-request-headers", requested)
         .body(Body::empty())
         .unwrap();
-    let reply = send(&app, request).await;
+    let reply = send(app, request).await;
     assert!(reply.status.is_success(), "status {}", reply.status);
     let header = |name: &str| {
         reply
@@ -59,12 +60,13 @@ async fn cors_preflight_allows_atproto_headers() {
 
 #[tokio::test]
 async fn cors_simple_request_exposes_auth_headers() {
-    let app = test_app(&[]);
+    let relay = test_app(&[]).await;
+    let app = &relay.app;
     let request = Request::get("/xrpc/_health")
         .header("origin", "https://app.example.com")
         .body(Body::empty())
         .unwrap();
-    let reply = send(&app, request).await;
+    let reply = send(app, request).await;
     assert_eq!(
         reply.headers.get("access-control-allow-origin").unwrap(),
         "*"
@@ -84,13 +86,14 @@ async fn cors_simple_request_exposes_auth_headers() {
 #[tokio::test]
 async fn unknown_methods_are_not_implemented() {
     // checklist #124: an unknown NSID gets 501 MethodNotImplemented (no proxy target yet).
-    let app = test_app(&[]);
+    let relay = test_app(&[]).await;
+    let app = &relay.app;
     for request in [
         get("/xrpc/com.example.unknown.method"),
         get("/xrpc/com.example.unknown.method?x=1&x=2"),
         post_json("/xrpc/com.example.unknown.procedure", "{}"),
     ] {
-        send(&app, request)
+        send(app, request)
             .await
             .assert_xrpc_error(501, "MethodNotImplemented");
     }
@@ -98,14 +101,15 @@ async fn unknown_methods_are_not_implemented() {
 
 #[tokio::test]
 async fn invalid_xrpc_paths_are_invalid_requests() {
-    let app = test_app(&[]);
+    let relay = test_app(&[]).await;
+    let app = &relay.app;
     for path in [
         "/xrpc/not-an-nsid",
         "/xrpc/com.example",
         "/xrpc/com.example.method/extra",
         "/xrpc/com..example.method",
     ] {
-        let message = send(&app, get(path))
+        let message = send(app, get(path))
             .await
             .assert_xrpc_error(400, "InvalidRequest");
         assert_eq!(message, "invalid xrpc path", "{path}");
@@ -114,8 +118,9 @@ async fn invalid_xrpc_paths_are_invalid_requests() {
 
 #[tokio::test]
 async fn non_xrpc_paths_are_not_found_as_json() {
-    let app = test_app(&[]);
-    send(&app, get("/nothing/here"))
+    let relay = test_app(&[]).await;
+    let app = &relay.app;
+    send(app, get("/nothing/here"))
         .await
         .assert_xrpc_error(404, "NotFound");
 }
@@ -123,19 +128,20 @@ async fn non_xrpc_paths_are_not_found_as_json() {
 #[tokio::test]
 async fn oversized_bodies_get_413_as_xrpc_json() {
     // The catch-all (and blob routes) use the blob limit; set it small.
-    let app = test_app(&[("RELAY_BLOB_UPLOAD_LIMIT", "1000")]);
+    let relay = test_app(&[("RELAY_BLOB_UPLOAD_LIMIT", "1000")]).await;
+    let app = &relay.app;
     let request = Request::post("/xrpc/com.example.upload")
         .header("content-type", "application/octet-stream")
         .header("content-length", "5000")
         .body(Body::from(vec![0u8; 5000]))
         .unwrap();
-    send(&app, request)
+    send(app, request)
         .await
         .assert_xrpc_error(413, "PayloadTooLarge");
 }
 
 /// A small app over the XRPC helpers, for behaviour no real method exercises yet.
-fn helper_app() -> Router {
+async fn helper_app() -> Router {
     #[derive(Deserialize)]
     struct Params {
         did: String,
@@ -154,7 +160,7 @@ fn helper_app() -> Router {
             "disk /secret/path exploded",
         )))
     }
-    let state = AppState::new(test_config(&[]), Secrets::ephemeral()).unwrap();
+    let state = test_app(&[]).await.state;
     Router::new()
         .route("/xrpc/com.example.query", relay::xrpc::query(echo_query))
         .route(
@@ -169,12 +175,12 @@ fn helper_app() -> Router {
 #[tokio::test]
 async fn wrong_http_method_is_an_invalid_request() {
     // checklist #124 (REF xrpc-server: 400 "Incorrect HTTP method")
-    let app = helper_app();
-    let message = send(&app, post_json("/xrpc/com.example.query", "{}"))
+    let app = &helper_app().await;
+    let message = send(app, post_json("/xrpc/com.example.query", "{}"))
         .await
         .assert_xrpc_error(400, "InvalidRequest");
     assert_eq!(message, "Incorrect HTTP method (POST) expected GET");
-    let message = send(&app, get("/xrpc/com.example.procedure"))
+    let message = send(app, get("/xrpc/com.example.procedure"))
         .await
         .assert_xrpc_error(400, "InvalidRequest");
     assert_eq!(message, "Incorrect HTTP method (GET) expected POST");
@@ -183,9 +189,9 @@ async fn wrong_http_method_is_an_invalid_request() {
 #[tokio::test]
 async fn query_params_repeat_for_arrays_and_parse_booleans() {
     // checklist #125
-    let app = helper_app();
+    let app = &helper_app().await;
     let reply = send(
-        &app,
+        app,
         get("/xrpc/com.example.query?did=did:plc:abc&cids=a&cids=b&reverse=true"),
     )
     .await;
@@ -194,40 +200,40 @@ async fn query_params_repeat_for_arrays_and_parse_booleans() {
         reply.json(),
         serde_json::json!({ "did": "did:plc:abc", "cids": ["a", "b"], "reverse": true })
     );
-    send(&app, get("/xrpc/com.example.query?cids=a"))
+    send(app, get("/xrpc/com.example.query?cids=a"))
         .await
         .assert_xrpc_error(400, "InvalidRequest");
-    send(&app, get("/xrpc/com.example.query?did=x&reverse=yes"))
+    send(app, get("/xrpc/com.example.query?did=x&reverse=yes"))
         .await
         .assert_xrpc_error(400, "InvalidRequest");
 }
 
 #[tokio::test]
 async fn bad_json_bodies_are_invalid_requests() {
-    let app = helper_app();
-    let reply = send(&app, post_json("/xrpc/com.example.procedure", r#"{"a":1}"#)).await;
+    let app = &helper_app().await;
+    let reply = send(app, post_json("/xrpc/com.example.procedure", r#"{"a":1}"#)).await;
     assert_eq!(reply.json(), serde_json::json!({ "a": 1 }));
-    let message = send(&app, post_json("/xrpc/com.example.procedure", "{not json"))
+    let message = send(app, post_json("/xrpc/com.example.procedure", "{not json"))
         .await
         .assert_xrpc_error(400, "InvalidRequest");
     assert!(message.starts_with("Invalid JSON"), "{message}");
     let no_type = Request::post("/xrpc/com.example.procedure")
         .body(Body::from("{}"))
         .unwrap();
-    let message = send(&app, no_type)
+    let message = send(app, no_type)
         .await
         .assert_xrpc_error(400, "InvalidRequest");
     assert!(message.contains("Content-Type"), "{message}");
     let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(500));
-    send(&app, post_json("/xrpc/com.example.procedure", big))
+    send(app, post_json("/xrpc/com.example.procedure", big))
         .await
         .assert_xrpc_error(413, "PayloadTooLarge");
 }
 
 #[tokio::test]
 async fn internal_errors_hide_their_details() {
-    let app = helper_app();
-    let reply = send(&app, get("/xrpc/com.example.fail")).await;
+    let app = &helper_app().await;
+    let reply = send(app, get("/xrpc/com.example.fail")).await;
     let message = reply.assert_xrpc_error(500, "InternalServerError");
     assert_eq!(message, "Internal Server Error");
     assert!(!String::from_utf8_lossy(&reply.body).contains("secret"));
@@ -244,7 +250,8 @@ fn unauthorized_errors_carry_www_authenticate() {
 
 #[tokio::test]
 async fn real_server_serves_and_shuts_down_gracefully() {
-    let server = Server::start(test_app(&[])).await;
+    let relay = test_app(&[]).await;
+    let server = Server::start(relay.app.clone()).await;
     let client = reqwest::Client::new();
     let reply = client
         .get(format!("{}/xrpc/_health", server.url()))

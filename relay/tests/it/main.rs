@@ -5,5 +5,6 @@
 mod common;
 mod config;
 mod http_basics;
+mod pds_flow;
 mod plc_directory;
 mod ssrf;

@@ -140,7 +140,8 @@ async fn names_resolving_to_loopback_are_refused() {
 
 #[tokio::test]
 async fn guarded_client_refuses_loopback_servers() {
-    let server = Server::start(test_app(&[])).await;
+    let relay = test_app(&[]).await;
+    let server = Server::start(relay.app.clone()).await;
     let port = server.addr.port();
 
     let guarded = SafeClient::new(OutboundPolicy::PUBLIC_ONLY).unwrap();
