@@ -1,5 +1,6 @@
 // Helpers shared by the end-to-end tests: environment, readable XRPC failures, step chaining.
 import assert from 'node:assert/strict'
+import { formatDidKey, multibaseToBytes } from '@atproto/crypto'
 
 /** The server under test (run.sh sets both). */
 export function env() {
@@ -111,13 +112,25 @@ export async function getJson(url) {
   }
 }
 
-/** The did:key of a DID document's `#atproto` verification method. */
-export function atprotoDidKey(doc) {
+/**
+ * The did:key of a DID document's `#atproto` verification method. Current documents use
+ * `Multikey` (publicKeyMultibase carries the multicodec prefix); older PLC servers, such as the
+ * reference dev-env's @did-plc/server 0.0.1, render the legacy `EcdsaSecp256k1VerificationKey2019`
+ * / `EcdsaSecp256r1VerificationKey2019` form (bare compressed key), also accepted here.
+ * `opts.requireMultikey` insists on the current form.
+ */
+export function atprotoDidKey(doc, { requireMultikey = false } = {}) {
   const vm = (doc.verificationMethod ?? []).find(
     (m) => m.id === '#atproto' || m.id === `${doc.id}#atproto`,
   )
   assert.ok(vm, `DID document has no #atproto verification method: ${JSON.stringify(doc)}`)
-  assert.equal(vm.type, 'Multikey', 'the #atproto verification method is a Multikey')
   assert.ok(vm.publicKeyMultibase?.startsWith('z'), 'publicKeyMultibase is base58btc (z...)')
-  return `did:key:${vm.publicKeyMultibase}`
+  if (vm.type === 'Multikey') return `did:key:${vm.publicKeyMultibase}`
+  assert.ok(!requireMultikey, `the #atproto verification method type is ${vm.type}, expected Multikey`)
+  const legacy = {
+    EcdsaSecp256k1VerificationKey2019: 'ES256K',
+    EcdsaSecp256r1VerificationKey2019: 'ES256',
+  }[vm.type]
+  assert.ok(legacy, `unknown verification method type ${vm.type}`)
+  return formatDidKey(legacy, multibaseToBytes(vm.publicKeyMultibase))
 }
