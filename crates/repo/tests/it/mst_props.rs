@@ -63,6 +63,23 @@ fn all_nodes(store: &MemoryBlockStore, root: &Cid) -> BTreeSet<Cid> {
     out
 }
 
+/// Every ordering of `items`.
+fn permutations<T: Clone>(items: Vec<T>) -> Vec<Vec<T>> {
+    if items.len() <= 1 {
+        return vec![items];
+    }
+    let mut out = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.clone();
+        let first = rest.remove(i);
+        for mut p in permutations(rest) {
+            p.insert(0, first.clone());
+            out.push(p);
+        }
+    }
+    out
+}
+
 fn persist(store: &mut MemoryBlockStore, mst: &mut Mst) -> Cid {
     let (root, blocks) = mst.write_out();
     store.put_many(blocks).unwrap();
@@ -217,6 +234,30 @@ proptest! {
             let err = verify_inversion(&fewer, &b_root, &d.record_ops, &a_root).unwrap_err();
             prop_assert_eq!(err.missing_block(), Some(first));
         }
+        // Other verifiers apply the inverse ops in other orders (indigo: deletions first, then by
+        // path; TS: any); the firehose blocks must suffice for every order.
+        let mut orders: Vec<Vec<&RecordOp>> = vec![d.record_ops.iter().collect()];
+        let mut indigo: Vec<&RecordOp> = d.record_ops.iter().collect();
+        indigo.sort_by_key(|op| (op.new.is_some(), op.path.clone()));
+        orders.push(indigo);
+        let mut shuffled: Vec<&RecordOp> = d.record_ops.iter().collect();
+        shuffled.reverse();
+        shuffled.rotate_left(d.record_ops.len() / 2);
+        orders.push(shuffled);
+        if d.record_ops.len() <= 4 {
+            orders.extend(permutations(d.record_ops.iter().collect()));
+        }
+        for order in orders.into_iter().filter(|o| !o.is_empty()) {
+            let mut t = Mst::load(&firehose, &b_root).unwrap();
+            for op in order {
+                match op.old {
+                    None => { t.remove(&firehose, &op.path).unwrap(); }
+                    Some(old) => { t.insert(&firehose, &op.path, old).unwrap(); }
+                }
+            }
+            prop_assert_eq!(t.root_cid(), a_root);
+        }
+
         // A wrong prevData is rejected.
         if a_root != b_root {
             prop_assert!(verify_inversion(&firehose, &b_root, &d.record_ops, &b_root).is_err());
