@@ -109,14 +109,19 @@ impl Diff {
         out
     }
 
-    /// Fetches the blocks of `cids` from `store`; fails if one is missing.
+    /// Fetches the blocks of `cids` from `store`; fails if one is missing (except the empty
+    /// tree's node, whose bytes are known: [`Mst::empty_root_block`]).
     pub fn collect_blocks<'c, S: BlockStore + ?Sized>(
         store: &S,
         cids: impl IntoIterator<Item = &'c Cid>,
     ) -> Result<BlockMap, MstError> {
         let mut out = BlockMap::new();
         for cid in cids {
-            let bytes = store.get(cid)?.ok_or(MstError::MissingBlock(*cid))?;
+            let bytes = match store.get(cid)? {
+                Some(bytes) => bytes,
+                None if *cid == Mst::empty_root_cid() => Mst::empty_root_block(),
+                None => return Err(MstError::MissingBlock(*cid)),
+            };
             out.insert(*cid, bytes);
         }
         Ok(out)

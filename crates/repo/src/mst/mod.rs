@@ -159,16 +159,28 @@ impl Mst {
 
     /// The CID of the empty tree's single node `{e: [], l: null}` (checklist #46).
     pub fn empty_root_cid() -> Cid {
-        data_model::cid_for_cbor(&Node::default().encode())
+        static EMPTY: std::sync::LazyLock<Cid> =
+            std::sync::LazyLock::new(|| data_model::cid_for_cbor(&Node::default().encode()));
+        *EMPTY
+    }
+
+    /// The block of the empty tree's node, `{e: [], l: null}`.
+    pub fn empty_root_block() -> Vec<u8> {
+        Node::default().encode()
     }
 
     /// Opens the tree whose root node is `root`. Only the root node is read now (and checked);
-    /// the rest is loaded as operations need it.
+    /// the rest is loaded as operations need it. The empty tree's root
+    /// ([`Mst::empty_root_cid`]) needs no block.
     pub fn load<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<Mst, MstError> {
         Self::load_from(store, root)
     }
 
     pub(crate) fn load_from<Src: Source + ?Sized>(src: &Src, root: &Cid) -> Result<Mst, MstError> {
+        // The empty tree's node is known; it need not be in the store.
+        if *root == Mst::empty_root_cid() {
+            return Ok(Mst::new());
+        }
         let (node, height) = tree::load_root(src, root)?;
         if node.is_empty() {
             return Ok(Mst::new());

@@ -24,6 +24,15 @@ fn empty_root_cid_matches_spec() {
         "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"
     );
     assert_eq!(Mst::new().root_cid(), Mst::empty_root_cid());
+    assert_eq!(
+        cid_for_cbor(&Mst::empty_root_block()),
+        Mst::empty_root_cid()
+    );
+    // The empty tree needs no block to be opened.
+    let none = BlockMap::new();
+    let empty = Mst::load(&none, &Mst::empty_root_cid()).unwrap();
+    assert!(empty.is_empty());
+    assert_eq!(empty.count(&none).unwrap(), 0);
 }
 
 #[test]
