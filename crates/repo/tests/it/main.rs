@@ -3,8 +3,8 @@
 mod car;
 mod commit;
 mod commit_proofs;
+mod mst_interop;
+mod mst_props;
+mod mst_suite;
 mod repo_car;
 mod repo_commit;
-mod mst_interop;
-mod mst_suite;
-mod mst_props;
