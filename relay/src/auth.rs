@@ -90,6 +90,31 @@ impl FromRequestParts<AppState> for Access {
     }
 }
 
+/// [`Access`] from a header map (for handlers that also need the raw request).
+pub fn access_from_headers(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<pds::AuthContext, ApiError> {
+    let value = headers
+        .get(AUTHORIZATION)
+        .ok_or_else(ApiError::auth_missing)?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("InvalidToken", "Malformed authorization header"))?;
+    let token = match value.split_once(' ') {
+        Some((s, rest)) if s.eq_ignore_ascii_case("Bearer") && !rest.trim().is_empty() => {
+            rest.trim()
+        }
+        _ => {
+            return Err(ApiError::unauthorized(
+                "InvalidToken",
+                "Unexpected authorization type",
+            ));
+        }
+    };
+    Ok(state.pds().verify_access_token(token)?)
+}
+
 /// An access token if one was sent (public reads that serve more to the owner, checklist #66).
 /// A token that was sent but does not verify is still an error.
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@
 //!   (`relay serve`).
 //! - [`xrpc`]: `/xrpc/*` routing and thin handlers, one module per NSID group; [`auth`]:
 //!   credential extractors; [`error`]: [`ApiError`], the only place errors meet the wire.
+//! - [`proxy`]: service proxying (`atproto-proxy`, default AppView) for methods not served here.
 //! - [`commands`]: the `relay serve` and `relay plc serve` subcommands.
 //! - [`plc_directory`]: the did:plc directory API (`relay plc serve`) and a client for any
 //!   directory; [`ssrf`]: the outbound-fetch guard every HTTP client here goes through;
@@ -23,6 +24,7 @@ pub mod error;
 pub mod handle_resolver;
 pub mod lexicons;
 pub mod plc_directory;
+pub mod proxy;
 pub mod secrets;
 pub mod server;
 pub mod ssrf;

@@ -49,6 +49,7 @@ struct Inner {
     plc: PlcClient,
     handles: Arc<dyn HandleResolver>,
     pds: Arc<Pds>,
+    proxy_endpoints: crate::proxy::EndpointCache,
 }
 
 /// The use cases' configuration derived from the server's configuration and secrets.
@@ -122,6 +123,7 @@ impl AppState {
                 plc,
                 handles,
                 pds,
+                proxy_endpoints: crate::proxy::EndpointCache::default(),
             }),
         }
     }
@@ -134,6 +136,11 @@ impl AppState {
     /// The PLC directory client.
     pub fn plc(&self) -> &PlcClient {
         &self.inner.plc
+    }
+
+    /// Resolved proxy service endpoints.
+    pub(crate) fn proxy_endpoints(&self) -> &crate::proxy::EndpointCache {
+        &self.inner.proxy_endpoints
     }
 
     /// The network handle resolver (DNS TXT, HTTPS well-known).

@@ -1,5 +1,6 @@
-//! `com.atproto.identity.resolveHandle`, `updateHandle` and `/.well-known/atproto-did`
-//! (checklist #116-#122).
+//! `com.atproto.identity.resolveHandle`, `updateHandle`, `/.well-known/atproto-did`
+//! (checklist #116-#122) and this service's own `/.well-known/did.json` (for a did:web
+//! service DID, checklist #115).
 //!
 //! Handles on this server's domains are answered from the account table; any other handle goes
 //! through `identity::resolve_handle` over DNS TXT and HTTPS well-known.
@@ -30,6 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
             procedure(update_handle),
         )
         .route("/.well-known/atproto-did", get(well_known_atproto_did))
+        .route("/.well-known/did.json", get(well_known_did_json))
 }
 
 /// True if `handle` is under one of this server's handle domains.
@@ -146,4 +148,21 @@ async fn well_known_atproto_did(
             .into_response()),
         None => Ok(user_not_found()),
     }
+}
+
+/// `GET /.well-known/did.json`: this service's DID document when its DID is a did:web.
+async fn well_known_did_json(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let config = state.config();
+    if config.service_did.method() != "web" {
+        return Err(ApiError::not_found("Not Found"));
+    }
+    Ok(Json(json!({
+        "@context": [identity::CONTEXT_DID_V1],
+        "id": config.service_did.as_str(),
+        "service": [{
+            "id": "#atproto_pds",
+            "type": identity::ATPROTO_PDS_TYPE,
+            "serviceEndpoint": config.public_url,
+        }],
+    })))
 }

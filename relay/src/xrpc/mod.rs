@@ -7,7 +7,10 @@
 //! - `/xrpc/<nsid>` with a syntactically invalid NSID: `400 InvalidRequest` "invalid xrpc path";
 //! - an implemented method called with the wrong HTTP method: `400 InvalidRequest`
 //!   "Incorrect HTTP method (GET) expected POST";
-//! - any other valid NSID: proxied when a proxy target applies (not yet), else
+//! - a method the lexicons know but we do not implement, called with the wrong HTTP method:
+//!   the same `400`;
+//! - any other valid NSID: proxied when a proxy target applies ([`crate::proxy`]: the
+//!   `atproto-proxy` header, or the default AppView for `app.bsky.*`), else
 //!   `501 MethodNotImplemented`.
 
 mod actor;
@@ -21,9 +24,11 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::handler::Handler;
-use axum::http::Method;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use axum::routing::{MethodRouter, any, get, post};
 use serde::{Deserialize, Deserializer};
 use syntax::Nsid;
@@ -89,12 +94,60 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
     json_routes.merge(blob_routes)
 }
 
-/// Methods we have no handler for.
-async fn catchall(Path(method): Path<String>) -> ApiError {
-    if method.contains('/') || method.parse::<Nsid>().is_err() {
-        return ApiError::invalid_request("invalid xrpc path");
+/// The HTTP method the lexicons give `nsid` (`GET` for queries, `POST` for procedures).
+fn lexicon_http_method(state: &AppState, nsid: &Nsid) -> Option<Method> {
+    match state.pds().catalog().doc(nsid.as_str())?.def("main")? {
+        lexicon::Def::Query(_) => Some(Method::GET),
+        lexicon::Def::Procedure(_) => Some(Method::POST),
+        _ => None,
     }
-    ApiError::method_not_implemented()
+}
+
+/// Methods we have no handler for: checked, then proxied or `501`.
+async fn catchall(
+    State(state): State<AppState>,
+    Path(method_name): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let nsid = match method_name.parse::<Nsid>() {
+        Ok(nsid) if !method_name.contains('/') => nsid,
+        _ => return Err(ApiError::invalid_request("invalid xrpc path")),
+    };
+    if let Some(expected) = lexicon_http_method(&state, &nsid) {
+        let effective = if method == Method::HEAD {
+            Method::GET
+        } else {
+            method.clone()
+        };
+        if effective != expected {
+            return Err(wrong_method(&method, expected.as_str()));
+        }
+    }
+    let Some(aud) = crate::proxy::requested_target(&state, &nsid, &headers)? else {
+        return Err(ApiError::method_not_implemented());
+    };
+    let auth = crate::auth::access_from_headers(&state, &headers)?;
+    let target = crate::proxy::resolve_target(&state, &aud).await?;
+    let token = state
+        .pds()
+        .get_service_auth(&auth, &aud, None, Some(nsid.as_str()))
+        .await?;
+    let path_and_query = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    crate::proxy::forward(
+        &state,
+        &target,
+        &token,
+        method,
+        &path_and_query,
+        &headers,
+        body,
+    )
+    .await
 }
 
 /// Parses one input value (a parameter or a body field), naming it in the error.

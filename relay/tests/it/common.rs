@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use relay::plc_directory::PlcDirectory;
 use relay::secrets::Secrets;
+use relay::ssrf::{OutboundPolicy, SafeClient};
 use relay::{AppState, Config};
 use tower::ServiceExt;
 
@@ -62,6 +63,46 @@ impl TestRelay {
             app: relay::app(state.clone()),
             state,
             _plc: plc,
+        }
+    }
+}
+
+impl TestRelay {
+    /// A relay with the SSRF guard ON (no private outbound), whose use cases talk to an
+    /// in-process PLC directory (so accounts can still be created without the network).
+    pub(crate) async fn start_guarded(extra: &[(&str, &str)]) -> TestRelay {
+        let dir = temp_dir("relay-guarded");
+        let mut settings = vec![("RELAY_ALLOW_PRIVATE_OUTBOUND", "false")];
+        settings.extend_from_slice(extra);
+        let config = test_config(&dir, &settings);
+        let secrets = Secrets::ephemeral();
+        let store = store::SqliteStore::open(&dir.join("relay.sqlite"))
+            .await
+            .unwrap();
+        std::fs::create_dir_all(dir.join("blobs")).unwrap();
+        let blobs =
+            object_store::local::LocalFileSystem::new_with_prefix(dir.join("blobs")).unwrap();
+        let mut pds_config = relay::server::pds_config(&config, &secrets);
+        pds_config.password_cost = pds::PasswordCost::InsecureFastForTests;
+        let deps = pds::PdsDeps::from_store(
+            Arc::new(store),
+            Arc::new(blobs),
+            Arc::new(relay::lexicons::catalog().unwrap()),
+            Arc::new(pds::MemoryPlc::new()),
+        );
+        let pds = Arc::new(pds::Pds::new(pds_config, deps));
+        let http = SafeClient::new(OutboundPolicy::PUBLIC_ONLY).unwrap();
+        let plc = relay::plc_directory::PlcClient::new(http.clone(), &config.plc_url);
+        let state = AppState::from_parts(config, secrets, http, plc, pds);
+        // A directory nobody uses, to keep the struct shape.
+        let unused = Server::start(relay::plc_directory::router(Arc::new(
+            PlcDirectory::in_memory(),
+        )))
+        .await;
+        TestRelay {
+            app: relay::app(state.clone()),
+            state,
+            _plc: unused,
         }
     }
 }

@@ -7,4 +7,5 @@ mod config;
 mod http_basics;
 mod pds_flow;
 mod plc_directory;
+mod proxy;
 mod ssrf;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::common::{Reply, TestRelay, send};
 
 /// One XRPC call: `GET` with a query string or `POST` with a JSON body.
-async fn call(
+pub(crate) async fn call(
     relay: &TestRelay,
     method: Method,
     path_and_query: &str,
@@ -33,15 +33,15 @@ async fn call(
     send(&relay.app, builder.body(body).unwrap()).await
 }
 
-async fn get(relay: &TestRelay, pq: &str, token: Option<&str>) -> Reply {
+pub(crate) async fn get(relay: &TestRelay, pq: &str, token: Option<&str>) -> Reply {
     call(relay, Method::GET, pq, token, None).await
 }
 
-async fn post(relay: &TestRelay, nsid: &str, token: Option<&str>, body: Value) -> Reply {
+pub(crate) async fn post(relay: &TestRelay, nsid: &str, token: Option<&str>, body: Value) -> Reply {
     call(relay, Method::POST, nsid, token, Some(body)).await
 }
 
-fn ok(reply: Reply) -> Value {
+pub(crate) fn ok(reply: Reply) -> Value {
     assert!(
         reply.status.is_success(),
         "{}: {}",
@@ -55,13 +55,13 @@ fn ok(reply: Reply) -> Value {
     }
 }
 
-struct Account {
-    did: String,
-    access: String,
+pub(crate) struct Account {
+    pub(crate) did: String,
+    pub(crate) access: String,
     refresh: String,
 }
 
-async fn create_account(relay: &TestRelay, handle: &str) -> Account {
+pub(crate) async fn create_account(relay: &TestRelay, handle: &str) -> Account {
     let out = ok(post(
         relay,
         "com.atproto.server.createAccount",
