@@ -3,16 +3,14 @@
 //! (same root CID) to what any sequence of inserts produces; it is just faster for imports and
 //! first builds.
 
-use std::sync::Arc;
-
 use data_model::Cid;
 
-use super::node::{Entry, Link, MAX_NODE_ENTRIES, Node, key_height, validate_key};
+use super::node::{Entry, Key, Link, MAX_NODE_ENTRIES, Node, key_height, validate_key};
 use super::{Mst, MstError};
 use crate::blockstore::BlockMap;
 
 struct Item {
-    key: Arc<str>,
+    key: Key,
     value: Cid,
     height: u8,
 }
@@ -82,7 +80,7 @@ impl Mst {
             let key = k.as_ref();
             validate_key(key.as_bytes())?;
             items.push(Item {
-                key: Arc::from(key),
+                key: Key::new(key.as_bytes()),
                 value,
                 height: key_height(key.as_bytes()),
             });

@@ -133,8 +133,8 @@ enum Pending<'a> {
     /// A persisted node of the tree.
     Node {
         link: &'a Link,
-        lo: Option<&'a str>,
-        hi: Option<&'a str>,
+        lo: Option<&'a [u8]>,
+        hi: Option<&'a [u8]>,
     },
     /// The single node of an empty tree.
     Empty,
@@ -185,16 +185,16 @@ fn visit_level<'a, Src: Source + ?Sized>(
         };
         let node: &'a Node = node_ref(src, link, h, lo, hi)?;
         for e in &node.entries {
-            kv.push((&e.key, e.value));
+            kv.push((e.key.as_str(), e.value));
         }
         for i in 0..node.slots() {
             let Some(child) = node.slot(i) else { continue };
             let clo = if i == 0 {
                 lo
             } else {
-                Some(&*node.entries[i - 1].key)
+                Some(node.entries[i - 1].key.as_bytes())
             };
-            let chi = node.entries.get(i).map_or(hi, |e| Some(&*e.key));
+            let chi = node.entries.get(i).map_or(hi, |e| Some(e.key.as_bytes()));
             let pending = Pending::Node {
                 link: child,
                 lo: clo,

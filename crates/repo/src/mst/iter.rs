@@ -14,8 +14,8 @@ struct Frame<'a> {
     /// Next step: even `2i` = descend into slot `i`; odd `2i + 1` = yield entry `i`.
     pos: usize,
     height: u8,
-    lo: Option<&'a str>,
-    hi: Option<&'a str>,
+    lo: Option<&'a [u8]>,
+    hi: Option<&'a [u8]>,
 }
 
 /// Iterator over `(key, value)` entries in key order; yields an error (then stops) if a node
@@ -94,9 +94,9 @@ impl<'a, S: BlockStore + ?Sized> Iter<'a, S> {
                     let clo = if i == 0 {
                         lo
                     } else {
-                        Some(&*node.entries[i - 1].key)
+                        Some(node.entries[i - 1].key.as_bytes())
                     };
-                    let chi = node.entries.get(i).map_or(hi, |e| Some(&*e.key));
+                    let chi = node.entries.get(i).map_or(hi, |e| Some(e.key.as_bytes()));
                     h = h
                         .checked_sub(1)
                         .ok_or(MstError::Internal("subtree below height 0"))?;
@@ -120,16 +120,19 @@ impl<'a, S: BlockStore + ?Sized> Iter<'a, S> {
             frame.pos += 1;
             if pos % 2 == 1 {
                 let e = &node.entries[pos / 2];
-                return Some(Ok((&*e.key, e.value)));
+                return Some(Ok((e.key.as_str(), e.value)));
             }
             let i = pos / 2;
             let Some(child) = node.slot(i) else { continue };
             let lo = if i == 0 {
                 frame.lo
             } else {
-                Some(&*node.entries[i - 1].key)
+                Some(node.entries[i - 1].key.as_bytes())
             };
-            let hi = node.entries.get(i).map_or(frame.hi, |e| Some(&*e.key));
+            let hi = node
+                .entries
+                .get(i)
+                .map_or(frame.hi, |e| Some(e.key.as_bytes()));
             let Some(h) = frame.height.checked_sub(1) else {
                 return Some(Err(MstError::Internal("subtree below height 0")));
             };

@@ -31,8 +31,6 @@ mod tree;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
-
 use data_model::Cid;
 use data_model::cbor::DecodeError;
 
@@ -255,7 +253,7 @@ impl Mst {
             &mut self.root,
             &mut self.height,
             &path,
-            Arc::from(key),
+            node::Key::new(key.as_bytes()),
             kh,
             value,
         )

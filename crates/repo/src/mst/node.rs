@@ -133,11 +133,67 @@ impl Link {
     }
 }
 
+/// Keys up to this many bytes are stored inline in their entry (almost every repo path:
+/// `app.bsky.feed.post/` + a 13-character TID is 32 bytes), so a node search touches only the
+/// node's own memory.
+const INLINE_KEY: usize = 46;
+
+/// An MST key: a validated repo path (ASCII), inline when short.
+#[derive(Clone)]
+pub(crate) enum Key {
+    /// `len` bytes of `buf`.
+    Inline { len: u8, buf: [u8; INLINE_KEY] },
+    /// A longer key.
+    Heap(Arc<[u8]>),
+}
+
+impl Key {
+    /// A key holding `bytes` (already validated by the caller).
+    pub(crate) fn new(bytes: &[u8]) -> Key {
+        match u8::try_from(bytes.len()) {
+            Ok(len) if bytes.len() <= INLINE_KEY => {
+                let mut buf = [0u8; INLINE_KEY];
+                buf[..bytes.len()].copy_from_slice(bytes);
+                Key::Inline { len, buf }
+            }
+            _ => Key::Heap(Arc::from(bytes)),
+        }
+    }
+
+    /// The key's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, buf } => &buf[..usize::from(*len)],
+            Key::Heap(b) => b,
+        }
+    }
+
+    /// The key as text. Keys are validated repo paths (ASCII) when created, so this never
+    /// falls back to the empty string.
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 /// One key/value pair of a node plus the subtree to its right.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     /// The full (uncompressed) key.
-    pub(crate) key: Arc<str>,
+    pub(crate) key: Key,
     /// The record CID, kept exactly as given (checklist #49).
     pub(crate) value: Cid,
     /// Subtree holding the keys between this entry and the next.
@@ -263,13 +319,12 @@ impl Node {
                 return Err(InvalidNode::KeyOrder);
             }
             validate_key(&prev).map_err(|_| InvalidNode::BadKey)?;
-            let key: &str = std::str::from_utf8(&prev).map_err(|_| InvalidNode::BadKey)?;
             let right = match right {
                 Some(cid) => Some(Link::stored(check_node_link(cid)?)),
                 None => None,
             };
             entries.push(Entry {
-                key: Arc::from(key),
+                key: Key::new(&prev),
                 value,
                 right,
             });
@@ -289,27 +344,27 @@ impl Node {
     pub(crate) fn check_position(
         &self,
         height: u8,
-        lo: Option<&str>,
-        hi: Option<&str>,
+        lo: Option<&[u8]>,
+        hi: Option<&[u8]>,
         is_root: bool,
     ) -> Result<(), InvalidNode> {
         for e in &self.entries {
             let h = key_height(e.key.as_bytes());
             if h != height {
                 return Err(InvalidNode::WrongHeight {
-                    key: e.key.to_string(),
+                    key: e.key.as_str().to_owned(),
                     expected: height,
                     found: h,
                 });
             }
         }
         if let (Some(first), Some(lo)) = (self.entries.first(), lo)
-            && first.key.as_bytes() <= lo.as_bytes()
+            && first.key.as_bytes() <= lo
         {
             return Err(InvalidNode::KeyOrder);
         }
         if let (Some(last), Some(hi)) = (self.entries.last(), hi)
-            && last.key.as_bytes() >= hi.as_bytes()
+            && last.key.as_bytes() >= hi
         {
             return Err(InvalidNode::KeyOrder);
         }

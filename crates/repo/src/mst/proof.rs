@@ -38,7 +38,7 @@ pub(crate) fn path_nodes<Src: Source + ?Sized>(
     let kh = key_height(key.as_bytes());
     let mut link: &Link = root;
     let mut h = tree.height;
-    let (mut lo, mut hi): (Option<&str>, Option<&str>) = (None, None);
+    let (mut lo, mut hi): (Option<&[u8]>, Option<&[u8]>) = (None, None);
     loop {
         out.insert(
             *link
@@ -59,9 +59,9 @@ pub(crate) fn path_nodes<Src: Source + ?Sized>(
         lo = if i == 0 {
             lo
         } else {
-            Some(&*node.entries[i - 1].key)
+            Some(node.entries[i - 1].key.as_bytes())
         };
-        hi = node.entries.get(i).map_or(hi, |e| Some(&*e.key));
+        hi = node.entries.get(i).map_or(hi, |e| Some(e.key.as_bytes()));
         link = child;
         h = h
             .checked_sub(1)
@@ -95,7 +95,7 @@ pub(crate) fn covering_nodes<Src: Source + ?Sized>(
     for walk in [CoverWalk::Key, CoverWalk::LeftSib, CoverWalk::RightSib] {
         let mut link: &Link = root;
         let mut h = tree.height;
-        let (mut lo, mut hi): (Option<&str>, Option<&str>) = (None, None);
+        let (mut lo, mut hi): (Option<&[u8]>, Option<&[u8]>) = (None, None);
         loop {
             let cid = *link
                 .cid()
@@ -125,9 +125,12 @@ pub(crate) fn covering_nodes<Src: Source + ?Sized>(
             lo = if slot == 0 {
                 lo
             } else {
-                Some(&*node.entries[slot - 1].key)
+                Some(node.entries[slot - 1].key.as_bytes())
             };
-            hi = node.entries.get(slot).map_or(hi, |e| Some(&*e.key));
+            hi = node
+                .entries
+                .get(slot)
+                .map_or(hi, |e| Some(e.key.as_bytes()));
             link = child;
             h = h
                 .checked_sub(1)

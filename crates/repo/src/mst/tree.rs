@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use data_model::{Cid, HASH_SHA2_256, cid_for_cbor};
 use sha2::{Digest, Sha256};
 
-use super::node::{Cell, Entry, Link, MAX_NODE_ENTRIES, Node, key_height};
+use super::node::{Cell, Entry, Key, Link, MAX_NODE_ENTRIES, Node, key_height};
 use super::{InvalidNode, MstError};
 use crate::blockstore::{BlockMap, BlockStore, StoreError};
 
@@ -36,7 +36,7 @@ impl<S: BlockStore + ?Sized> Source for S {
     }
 }
 
-type Bound<'a> = Option<&'a str>;
+type Bound<'a> = Option<&'a [u8]>;
 
 /// Reads, hash-checks and decodes a node block (no positional checks).
 fn read_node<Src: Source + ?Sized>(src: &Src, cid: &Cid) -> Result<Node, MstError> {
@@ -152,9 +152,9 @@ fn slot_bounds<'a>(
     let l = if i == 0 {
         lo
     } else {
-        Some(&*node.entries[i - 1].key)
+        Some(node.entries[i - 1].key.as_bytes())
     };
-    let h = node.entries.get(i).map_or(hi, |e| Some(&*e.key));
+    let h = node.entries.get(i).map_or(hi, |e| Some(e.key.as_bytes()));
     (l, h)
 }
 
@@ -285,7 +285,7 @@ fn wrap(mut link: Option<Link>, from: u8, to: u8) -> Option<Link> {
 }
 
 /// A new subtree at height `h` holding only `key` (height `kh <= h`), with empty nodes above it.
-fn new_chain(h: u8, key: Arc<str>, kh: u8, value: Cid) -> Link {
+fn new_chain(h: u8, key: Key, kh: u8, value: Cid) -> Link {
     let mut link = Link::dirty(Node {
         left: None,
         entries: vec![Entry {
@@ -309,7 +309,7 @@ pub(crate) fn insert(
     root: &mut Option<Link>,
     height: &mut u8,
     path: &SearchPath,
-    key: Arc<str>,
+    key: Key,
     kh: u8,
     value: Cid,
 ) -> Result<Option<Cid>, MstError> {
@@ -341,7 +341,7 @@ fn insert_at(
     h: u8,
     depth: usize,
     path: &SearchPath,
-    key: Arc<str>,
+    key: Key,
     kh: u8,
     value: Cid,
 ) -> Result<Option<Cid>, MstError> {
@@ -442,11 +442,23 @@ pub(crate) fn preload_remove<Src: Source + ?Sized>(
                 let a_lo = if i == 0 {
                     lo
                 } else {
-                    Some(&*node.entries[i - 1].key)
+                    Some(node.entries[i - 1].key.as_bytes())
                 };
-                let b_hi = node.entries.get(i + 1).map_or(hi, |e| Some(&*e.key));
+                let b_hi = node
+                    .entries
+                    .get(i + 1)
+                    .map_or(hi, |e| Some(e.key.as_bytes()));
                 let root_emptied = h == height && node.entries.len() == 1;
-                preload_merge(src, a, b, h - 1, a_lo, Some(key), b_hi, root_emptied)?;
+                preload_merge(
+                    src,
+                    a,
+                    b,
+                    h - 1,
+                    a_lo,
+                    Some(key.as_bytes()),
+                    b_hi,
+                    root_emptied,
+                )?;
                 return Ok(path);
             }
             Err(i) => {
@@ -515,8 +527,8 @@ fn preload_merge<Src: Source + ?Sized>(
             }
             // The merged node is empty only if both are; then trimming continues below it.
             let trim_below = trim && na.entries.is_empty() && nb.entries.is_empty();
-            let inner_lo = na.entries.last().map_or(a_lo, |e| Some(&*e.key));
-            let inner_hi = nb.entries.first().map_or(b_hi, |e| Some(&*e.key));
+            let inner_lo = na.entries.last().map_or(a_lo, |e| Some(e.key.as_bytes()));
+            let inner_hi = nb.entries.first().map_or(b_hi, |e| Some(e.key.as_bytes()));
             preload_merge(
                 src,
                 na.slot(na.entries.len()),
