@@ -2,12 +2,15 @@
 //! record CIDs, whose root CID is committed to by each signed commit.
 //!
 //! - [`Mst`] is a working copy of one tree. It loads nodes lazily from a
-//!   [`BlockStore`](crate::blockstore::BlockStore), caches them, and mutates in place with
+//!   [`BlockStore`], caches them, and mutates in place with
 //!   copy-on-write nodes, so clones are cheap snapshots. Only nodes on the path of a change are
 //!   touched; [`Mst::write_out`] encodes and hashes just the modified nodes and returns them as a
-//!   [`BlockMap`].
-//! - [`diff()`] compares two roots: created and deleted nodes, record ops, and the sync-1.1 proof
-//!   sets (`proof_nodes`, `inductive_proof_nodes`) as defined by the MST test suite.
+//!   [`BlockMap`]. [`Mst::from_entries`] builds a whole tree bottom-up in one pass (imports, first builds).
+//! - [`diff()`] (from two roots) and [`diff_trees`] (from two open trees, reusing their cached
+//!   nodes) compare two trees: created and deleted nodes, record ops, the sync-1.1 proof sets
+//!   (`proof_nodes`, `inductive_proof_nodes`) exactly as the MST test suite defines them, and
+//!   the reference implementation's covering proofs; [`Diff::firehose_node_cids`] is what a
+//!   `#commit` carries.
 //! - [`proof`] builds record proofs for `sync.getRecord` and runs the firehose inversion check
 //!   ([`verify_inversion`]).
 //!
@@ -18,8 +21,9 @@
 //! The shape, and so the root CID, depends only on the set of keys and values.
 //!
 //! Every node read from a store is checked before use (hash, strict encoding, key order and
-//! bounds, heights, prefix compression, blessed links, size limits); a hostile block yields a
-//! typed [`MstError`], never a panic. This module does no I/O itself.
+//! bounds, heights, prefix compression, blessed links, entry and size limits); a hostile block
+//! yields a typed [`MstError`], never a panic. Depth is bounded by key heights (at most 128).
+//! This module does no I/O itself, and an [`Mst`] is `Send + Sync`.
 
 mod build;
 mod diff;

@@ -1,5 +1,5 @@
-//! MST nodes in memory and on the wire: the [`Node`]/[`Entry`]/[`Link`] types, key heights, key
-//! syntax, and the node codec (encode with prefix compression; strict decode that checks
+//! MST nodes in memory and on the wire: the [`Node`]/[`Entry`]/[`Key`]/[`Link`] types, key
+//! heights, key syntax, and the node codec (encode with prefix compression; strict decode that checks
 //! everything a single block can prove about itself).
 //!
 //! Checks that need the node's position in the tree (expected height, key bounds inherited from

@@ -17,6 +17,13 @@ fn leaf(i: u32) -> Cid {
 }
 
 #[test]
+fn trees_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Mst>();
+    check::<Diff>();
+}
+
+#[test]
 fn empty_root_cid_matches_spec() {
     // checklist #46
     assert_eq!(

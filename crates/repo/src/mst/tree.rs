@@ -3,8 +3,11 @@
 //! write-out that hashes dirty nodes bottom-up.
 //!
 //! Mutations run in two phases. `preload_*` walks (read-only) every node the change will touch,
-//! loading it into the tree's cache and checking limits; only then does the mutation run, so it
-//! cannot fail half-way on a missing or invalid block. The set of nodes a mutation reads is
+//! loading it into the tree's cache, checking limits and recording the key's search path; only
+//! then does the mutation run, replaying that path without searching again and without any
+//! store access, so it cannot fail half-way on a missing or invalid block. The recursion depth
+//! of every algorithm is bounded by the root height, at most 128 (a key's height is at most
+//! 256 / 2), so hostile trees cannot exhaust the stack. The set of nodes a mutation reads is
 //! exactly the set a stateless verifier needs (it defines the sync-1.1 inductive proof): the
 //! search path of the key, the split path below it (insert), the two spines merged when a key
 //! is removed, and the chain walked when trimming empty top nodes.
