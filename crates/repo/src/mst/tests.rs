@@ -543,3 +543,34 @@ proptest::proptest! {
         let _ = load_all(&store, &cid);
     }
 }
+
+#[test]
+fn record_proofs_prove_presence_and_absence() {
+    // checklist #58: the proof blocks alone answer `get` for the key, present or absent.
+    let mut store = MemoryBlockStore::new();
+    let entries: Vec<(String, Cid)> = (0..500)
+        .map(|i| (format!("app.bsky.feed.post/{:06}", i * 2), leaf(i)))
+        .collect();
+    let mut mst = Mst::from_entries(entries.clone()).unwrap();
+    let (root, blocks) = mst.write_out();
+    store.put_many(blocks).unwrap();
+    for (k, v) in entries.iter().step_by(37) {
+        let proof = record_proof(&store, &root, k).unwrap();
+        assert_eq!(proof.value, Some(*v));
+        assert!(proof.blocks.contains(&root));
+        assert!(proof.blocks.len() <= usize::from(mst.height()) + 1);
+        let tree = Mst::load(&proof.blocks, &root).unwrap();
+        assert_eq!(tree.get(&proof.blocks, k).unwrap(), Some(*v));
+    }
+    for i in (1..1000).step_by(42) {
+        let absent = format!("app.bsky.feed.post/{i:06}");
+        let proof = record_proof(&store, &root, &absent).unwrap();
+        assert_eq!(proof.value, None);
+        let tree = Mst::load(&proof.blocks, &root).unwrap();
+        assert_eq!(tree.get(&proof.blocks, &absent).unwrap(), None);
+    }
+    // The empty tree proves every absence with its single (known) node.
+    let proof = record_proof(&store, &Mst::empty_root_cid(), "a.b/c").unwrap();
+    assert_eq!(proof.value, None);
+    assert!(proof.blocks.contains(&Mst::empty_root_cid()));
+}
