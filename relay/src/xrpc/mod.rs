@@ -14,6 +14,7 @@
 //!   `501 MethodNotImplemented`.
 
 mod actor;
+mod admin;
 pub mod extract;
 mod identity;
 mod repo;
@@ -82,6 +83,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .merge(sync::routes())
         .merge(identity::routes())
         .merge(actor::routes())
+        .merge(admin::routes())
         .layer(DefaultBodyLimit::max(json_limit))
         .layer(RequestBodyLimitLayer::new(json_limit));
 

@@ -772,3 +772,84 @@ async fn bad_requests_table() {
     }
     println!("bad requests: {n} cases");
 }
+
+#[tokio::test]
+async fn admin_takedown_needs_basic_auth() {
+    // checklist #103, #132
+    use base64::Engine as _;
+    let relay = TestRelay::start(&[("RELAY_ADMIN_PASSWORD", "admin-secret")]).await;
+    let dave = create_account(&relay, "dave.test").await;
+    let body = json!({
+        "subject": { "$type": "com.atproto.admin.defs#repoRef", "did": dave.did },
+        "takedown": { "applied": true, "ref": "case-1" }
+    });
+    let admin_call = |authorization: Option<String>, body: Value| {
+        let mut builder = Request::post("/xrpc/com.atproto.admin.updateSubjectStatus")
+            .header("content-type", "application/json");
+        if let Some(a) = authorization {
+            builder = builder.header("authorization", a);
+        }
+        builder.body(Body::from(body.to_string())).unwrap()
+    };
+    let basic = |user_pass: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_pass)
+        )
+    };
+    send(&relay.app, admin_call(None, body.clone()))
+        .await
+        .assert_xrpc_error(401, "AuthMissing");
+    send(
+        &relay.app,
+        admin_call(Some(basic("admin:wrong")), body.clone()),
+    )
+    .await
+    .assert_xrpc_error(401, "AuthenticationRequired");
+    send(
+        &relay.app,
+        admin_call(Some(format!("Bearer {}", dave.access)), body.clone()),
+    )
+    .await
+    .assert_xrpc_error(401, "AuthenticationRequired");
+    let out = ok(send(
+        &relay.app,
+        admin_call(Some(basic("admin:admin-secret")), body),
+    )
+    .await);
+    assert_eq!(out["takedown"]["ref"], "case-1");
+
+    let status = ok(get(
+        &relay,
+        &format!("com.atproto.sync.getRepoStatus?did={}", dave.did),
+        None,
+    )
+    .await);
+    assert_eq!(status["active"], false);
+    assert_eq!(status["status"], "takendown");
+    get(
+        &relay,
+        &format!("com.atproto.sync.getRepo?did={}", dave.did),
+        None,
+    )
+    .await
+    .assert_xrpc_error(400, "RepoTakendown");
+
+    // Reverse it.
+    let restore = json!({
+        "subject": { "$type": "com.atproto.admin.defs#repoRef", "did": dave.did },
+        "takedown": { "applied": false }
+    });
+    ok(send(
+        &relay.app,
+        admin_call(Some(basic("admin:admin-secret")), restore),
+    )
+    .await);
+    let status = ok(get(
+        &relay,
+        &format!("com.atproto.sync.getRepoStatus?did={}", dave.did),
+        None,
+    )
+    .await);
+    assert_eq!(status["active"], true);
+}
