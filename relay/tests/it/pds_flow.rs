@@ -628,7 +628,11 @@ async fn records_blobs_and_sync_flow() {
 /// Malformed requests: each gets the right status and error name, never a 500.
 #[tokio::test]
 async fn bad_requests_table() {
-    let relay = TestRelay::start(&[("RELAY_BLOB_UPLOAD_LIMIT", "100")]).await;
+    let relay = TestRelay::start(&[
+        ("RELAY_BLOB_UPLOAD_LIMIT", "100"),
+        ("RELAY_JSON_BODY_LIMIT", "2000"),
+    ])
+    .await;
     let carol = create_account(&relay, "carol.test").await;
     let t = Some(carol.access.as_str());
     let post_rec = |record: Value| json!({ "repo": carol.did, "collection": "app.bsky.feed.post", "record": record });
@@ -749,6 +753,12 @@ async fn bad_requests_table() {
                 .header("authorization", format!("Bearer {}", carol.access))
                 .header("content-type", "application/octet-stream")
                 .body(Body::from(vec![0u8; 1000])).unwrap()).await,
+            413,
+            "PayloadTooLarge",
+        ),
+        (
+            "oversized JSON body",
+            post(&relay, "com.atproto.repo.createRecord", t, post_rec(json!({ "$type": "app.bsky.feed.post", "text": "x".repeat(5000), "createdAt": "2026-11-23T12:00:00.000Z" }))).await,
             413,
             "PayloadTooLarge",
         ),
