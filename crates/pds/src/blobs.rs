@@ -256,8 +256,11 @@ impl Pds {
     }
 
     /// Best-effort deletion of blob bytes whose metadata is gone (failures are logged; the
-    /// bytes are unreachable either way).
+    /// bytes are unreachable either way). Skipped if the blob was uploaded again meanwhile.
     pub(crate) async fn delete_blob_bytes(&self, did: &Did, cid: &Cid) {
+        if let Ok(Some(_)) = self.deps.blobs.blob(did, cid).await {
+            return;
+        }
         match self.deps.blob_store.delete(&blob_path(did, cid)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => tracing::warn!(%did, %cid, error = %e, "could not delete blob bytes"),

@@ -15,7 +15,8 @@ use crate::ports::{Conflict, StoreError};
 pub enum ErrorKind {
     /// Malformed or unacceptable input (400).
     InvalidRequest,
-    /// Missing or wrong credentials (401).
+    /// Missing or wrong credentials (401). Wire name `AuthenticationRequired`, as the
+    /// reference's `AuthRequiredError` sends.
     AuthRequired,
     /// A token that is malformed, forged, revoked, of the wrong type or scope (400 in the
     /// reference; 401 is also reasonable).
@@ -69,7 +70,7 @@ impl ErrorKind {
     pub fn name(self) -> &'static str {
         match self {
             ErrorKind::InvalidRequest => "InvalidRequest",
-            ErrorKind::AuthRequired => "AuthRequired",
+            ErrorKind::AuthRequired => "AuthenticationRequired",
             ErrorKind::InvalidToken => "InvalidToken",
             ErrorKind::ExpiredToken => "ExpiredToken",
             ErrorKind::AccountTakedown => "AccountTakedown",

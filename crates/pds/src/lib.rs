@@ -28,6 +28,47 @@
 //! [`ports::RepoStore::apply_commit`] (one transaction: blocks, record index, blob references,
 //! head, `#commit` event) -> notify event subscribers -> `{uri, cid, commit{cid, rev}}`.
 //!
+//! # API by XRPC method
+//! Build once: [`Pds::new`]`(`[`PdsConfig`]`, `[`PdsDeps`]`)` (for the SQLite store:
+//! [`PdsDeps::from_store`]`(Arc<store::SqliteStore>, blob object store, Arc<Catalog>,
+//! Arc<dyn PlcClient>)`). Authenticated calls take the [`AuthContext`] returned by
+//! [`Pds::verify_access_token`] (the relay strips `Bearer `); `viewer: Option<&AuthContext>`
+//! on public reads lets an account read its own inactive repository (checklist #66).
+//!
+//! | XRPC method | call |
+//! |---|---|
+//! | `server.describeServer` | [`Pds::describe_server`] |
+//! | `server.createAccount` | [`Pds::create_account`]`(`[`CreateAccount`]`)` -> [`CreatedAccount`] |
+//! | `server.createSession` | [`Pds::create_session`]`(identifier, password)` -> [`Session`] |
+//! | `server.refreshSession` | [`Pds::refresh_session`]`(refresh_jwt)` -> [`Session`] |
+//! | `server.getSession` | [`Pds::get_session`]`(auth)` -> [`Session`] (tokens empty) |
+//! | `server.deleteSession` | [`Pds::delete_session`]`(refresh_jwt)` |
+//! | `server.createAppPassword` / `listAppPasswords` / `revokeAppPassword` | [`Pds::create_app_password`], [`Pds::list_app_passwords`], [`Pds::revoke_app_password`] |
+//! | `server.getServiceAuth` | [`Pds::get_service_auth`]`(auth, aud, exp_secs, lxm)` -> token |
+//! | `server.deactivateAccount` / `activateAccount` | [`Pds::deactivate_account`]`(auth, delete_after_ms)`, [`Pds::activate_account`] |
+//! | `server.checkAccountStatus` | [`Pds::check_account_status`] -> [`CheckAccountStatus`] |
+//! | `server.deleteAccount` | [`Pds::delete_account`]`(did, password)` |
+//! | `identity.updateHandle` | [`Pds::update_handle`]`(auth, handle, externally_verified)` |
+//! | admin takedown | [`Pds::set_takedown`]`(did, Some(ref) / None)` |
+//! | `repo.createRecord` / `putRecord` / `deleteRecord` | [`Pds::create_record`], [`Pds::put_record`], [`Pds::delete_record`] |
+//! | `repo.applyWrites` | [`Pds::apply_writes`]`(auth, `[`ApplyWrites`]`)` -> [`WriteResult`] |
+//! | `repo.getRecord` / `listRecords` / `describeRepo` | [`Pds::get_record`], [`Pds::list_records`], [`Pds::describe_repo`] |
+//! | `repo.uploadBlob` | [`Pds::upload_blob`]`(auth, content_type, bytes)` -> [`UploadedBlob`] |
+//! | `sync.getBlob` / `listBlobs` | [`Pds::get_blob`] -> [`BlobData`], [`Pds::list_blobs`] -> [`ListBlobs`] |
+//! | `sync.getRepo` (`getCheckout`) | [`Pds::get_repo`]`(did, since, viewer)` -> CAR bytes |
+//! | `sync.getRecord` | [`Pds::get_record_proof`] -> CAR bytes |
+//! | `sync.getBlocks` | [`Pds::get_blocks`] -> CAR bytes |
+//! | `sync.getLatestCommit` (`getHead`) | [`Pds::get_latest_commit`] -> [`LatestCommit`] |
+//! | `sync.getRepoStatus` / `listRepos` | [`Pds::get_repo_status`], [`Pds::list_repos`] |
+//! | `actor.getPreferences` / `putPreferences` | [`Pds::get_preferences`], [`Pds::put_preferences`] |
+//! | (background) | [`Pds::collect_temp_blobs`]`(older_than)` |
+//! | (firehose, issue 5) | [`Pds::events`] (the [`ports::EventStore`]), [`Pds::subscribe_events`] |
+//!
+//! Records cross this API as [`data_model::Value`] (the relay converts JSON with
+//! `data_model::json::{from_json, to_json}`); CIDs as [`data_model::Cid`]. Account-management
+//! calls refuse app-password sessions themselves (`InvalidToken`, "Bad token scope");
+//! [`PROTECTED_METHODS`] and [`PRIVILEGED_METHODS`] are exported for the relay's proxy.
+//!
 //! # Simplifications (documented, not hidden)
 //! - No email: no email confirmation, no email tokens. `deleteAccount` checks the password
 //!   only (the lexicon's `token` is accepted and ignored); `AuthFactorTokenRequired` is never
@@ -36,7 +77,11 @@
 //! - Bring-your-own DID (`createAccount` with `did`) trusts the caller: the relay must verify
 //!   the service-auth JWT from the old PDS (checklist #99) before calling.
 //! - `getRepo` builds the CAR in memory (no streaming yet).
-//! - `updateHandle` and PLC updates are not here yet (the identity half of issue 4).
+//! - `updateHandle` trusts the caller for handles outside our domains (the relay does the
+//!   DNS/HTTPS bidirectional check) and needs [`PlcClient::last_operation`] for did:plc.
+//! - Old repository blocks are never garbage-collected (stale MST nodes stay in the store; the
+//!   exports only include what the head reaches).
+//! - No account deletion scheduler for `deleteAfter`; no `#sync` events yet (issue 5).
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 

@@ -187,6 +187,7 @@ pub struct DescribeRepo {
 }
 
 /// A write after validation, before the repository is touched.
+#[derive(Clone)]
 struct Prepared {
     kind: Kind,
     collection: Nsid,
@@ -198,7 +199,7 @@ struct Prepared {
     swap: Option<Option<Cid>>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     Create,
     Update,
@@ -413,30 +414,32 @@ impl Pds {
         Ok(())
     }
 
-    /// Loads (or reuses) the account's working copy; reloads it if the stored head moved.
+    /// The account's working copy, loaded from the stored head if it is not cached. A cached
+    /// copy is trusted: this process is the only writer, and the store's compare-and-swap on
+    /// the head catches anything else (the write path then reloads and retries once).
     pub(crate) async fn loaded_repo<'a>(
         &self,
         did: &Did,
         state: &'a mut Option<LoadedRepo>,
     ) -> Result<&'a mut LoadedRepo> {
-        let root = self
-            .deps
-            .repos
-            .repo_root(did)
-            .await?
-            .ok_or_else(|| Error::new(ErrorKind::RepoNotFound, "Could not find repo"))?;
-        let fresh = state
-            .as_ref()
-            .is_some_and(|l| l.repo.head_cid() == Some(&root.cid));
-        if !fresh {
+        if state.is_none() {
+            let root = self
+                .deps
+                .repos
+                .repo_root(did)
+                .await?
+                .ok_or_else(|| Error::new(ErrorKind::RepoNotFound, "Could not find repo"))?;
             let blocks = CachedBlocks::default();
             let repo = with_fetch(&*self.deps.repos, did, &blocks, || {
                 repo::repo::Repo::open(blocks.clone(), &root.cid)
             })
             .await?
             .map_err(|e| Error::internal("cannot open repository", e))?;
-            let key = state.take().and_then(|l| l.key);
-            *state = Some(LoadedRepo { repo, blocks, key });
+            *state = Some(LoadedRepo {
+                repo,
+                blocks,
+                key: None,
+            });
         }
         state
             .as_mut()
@@ -464,18 +467,38 @@ impl Pds {
 
         let slot = self.cache.slot(&did);
         let mut state = slot.state.lock().await;
-        let result = self
-            .commit_locked(&did, &mut state, prepared, input.swap_commit)
-            .await;
-        if result.is_err() {
-            // The working copy is only changed after a successful store commit, but a failed
-            // store call may leave it unsure: reload next time.
-            if let Err(e) = &result
-                && e.kind() == ErrorKind::Internal
-            {
-                *state = None;
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            let res = self
+                .commit_locked(
+                    &did,
+                    &mut state,
+                    prepared.clone(),
+                    input.swap_commit,
+                    attempt == 1,
+                )
+                .await;
+            match res {
+                // The stored head is not the cached one: reload and try once more.
+                Ok(None) if attempt < 2 => *state = None,
+                Ok(None) => {
+                    break Err(Error::internal(
+                        "repository head keeps moving under the account lock",
+                        StoreError::Conflict(Conflict::HeadMoved),
+                    ));
+                }
+                Ok(Some(done)) => break Ok(done),
+                Err(e) => {
+                    // The working copy only changes after a successful store commit, but an
+                    // internal failure may leave it unsure: reload next time.
+                    if e.kind() == ErrorKind::Internal {
+                        *state = None;
+                    }
+                    break Err(e);
+                }
             }
-        }
+        };
         drop(state);
         let (result, orphaned, seq) = result?;
         self.notify(seq);
@@ -491,11 +514,19 @@ impl Pds {
         state: &mut Option<LoadedRepo>,
         prepared: Vec<Prepared>,
         swap_commit: Option<Cid>,
-    ) -> Result<(WriteResult, Vec<Cid>, Option<i64>)> {
+        first_attempt: bool,
+    ) -> Result<Option<(WriteResult, Vec<Cid>, Option<i64>)>> {
+        // A cached copy may be stale (another process wrote): on a swap mismatch, reload once
+        // before reporting it. `Ok(None)` asks the caller to reload and retry.
+        let from_cache = state.is_some();
         let loaded = self.loaded_repo(did, state).await?;
+        let recheck = first_attempt && from_cache;
         if let Some(expected) = swap_commit
             && loaded.repo.head_cid() != Some(&expected)
         {
+            if recheck {
+                return Ok(None);
+            }
             return Err(swap_error("Commit was at a different head than swapCommit"));
         }
 
@@ -588,12 +619,7 @@ impl Pds {
         };
         let applied = match self.deps.repos.apply_commit(write).await {
             Ok(a) => a,
-            Err(StoreError::Conflict(Conflict::HeadMoved)) => {
-                return Err(Error::internal(
-                    "repository head moved under the account lock",
-                    StoreError::Conflict(Conflict::HeadMoved),
-                ));
-            }
+            Err(StoreError::Conflict(Conflict::HeadMoved)) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         loaded
@@ -601,7 +627,7 @@ impl Pds {
             .apply_commit(&data)
             .map_err(|e| Error::internal("cached repository out of step", e))?;
         loaded.blocks.trim();
-        Ok((
+        Ok(Some((
             WriteResult {
                 commit: CommitRef {
                     cid: data.cid,
@@ -611,7 +637,7 @@ impl Pds {
             },
             applied.orphaned_blobs,
             applied.seq,
-        ))
+        )))
     }
 
     /// `com.atproto.repo.createRecord`.

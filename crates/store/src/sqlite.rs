@@ -104,56 +104,53 @@ async fn apply_commit_in(
     commit: &CommitWrite,
 ) -> StoreResult<CommitApplied> {
     let did = commit.did.as_str();
-    let head: Option<(String,)> = sqlx::query_as("SELECT cid FROM repo_root WHERE did = ?")
-        .bind(did)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db)?;
     let new_cid = commit.cid.to_string();
     let rev = commit.rev.as_str();
-    match (&commit.prev, head) {
-        (None, None) => {
-            if !account_exists(tx, &commit.did).await? {
-                return Err(StoreError::NotFound);
-            }
-            sqlx::query("INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?, ?, ?, ?)")
-                .bind(did)
-                .bind(&new_cid)
-                .bind(rev)
-                .bind(commit.now)
-                .execute(&mut **tx)
-                .await
-                .map_err(db)?;
-        }
-        (Some(prev), Some((head,))) if prev.to_string() == head => {
-            sqlx::query("UPDATE repo_root SET cid = ?, rev = ?, indexed_at = ? WHERE did = ?")
-                .bind(&new_cid)
-                .bind(rev)
-                .bind(commit.now)
-                .bind(did)
-                .execute(&mut **tx)
-                .await
-                .map_err(db)?;
-        }
-        (Some(_), None) => {
-            if !account_exists(tx, &commit.did).await? {
-                return Err(StoreError::NotFound);
-            }
-            return Err(StoreError::Conflict(Conflict::HeadMoved));
-        }
-        _ => return Err(StoreError::Conflict(Conflict::HeadMoved)),
-    }
-
-    for (cid, bytes) in commit.blocks.iter() {
-        sqlx::query("INSERT OR IGNORE INTO repo_block (did, cid, rev, bytes) VALUES (?, ?, ?, ?)")
+    match &commit.prev {
+        None => {
+            let res = sqlx::query(
+                "INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?, ?, ?, ?)",
+            )
             .bind(did)
-            .bind(cid.to_string())
+            .bind(&new_cid)
             .bind(rev)
-            .bind(bytes)
+            .bind(commit.now)
+            .execute(&mut **tx)
+            .await;
+            match res {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                    return Err(StoreError::NotFound);
+                }
+                Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                    return Err(StoreError::Conflict(Conflict::HeadMoved));
+                }
+                Err(e) => return Err(db(e)),
+            }
+        }
+        Some(prev) => {
+            // Compare-and-swap in one statement; only a failure needs a second look.
+            let res = sqlx::query(
+                "UPDATE repo_root SET cid = ?, rev = ?, indexed_at = ? WHERE did = ? AND cid = ?",
+            )
+            .bind(&new_cid)
+            .bind(rev)
+            .bind(commit.now)
+            .bind(did)
+            .bind(prev.to_string())
             .execute(&mut **tx)
             .await
             .map_err(db)?;
+            if res.rows_affected() == 0 {
+                if !account_exists(tx, &commit.did).await? {
+                    return Err(StoreError::NotFound);
+                }
+                return Err(StoreError::Conflict(Conflict::HeadMoved));
+            }
+        }
     }
+
+    insert_blocks(tx, did, rev, &commit.blocks).await?;
 
     // Blobs whose references this commit removed: deleted below if no reference is left.
     let mut dropped: BTreeSet<String> = BTreeSet::new();
@@ -249,6 +246,36 @@ async fn apply_commit_in(
         seq,
         orphaned_blobs,
     })
+}
+
+/// Rows per multi-row block insert (4 parameters each, well under SQLite's limit).
+const BLOCKS_PER_INSERT: usize = 200;
+
+/// Inserts blocks with a few multi-row statements (one round trip to the database thread
+/// per statement matters more than anything SQLite does per row).
+async fn insert_blocks(
+    tx: &mut Transaction<'static, Sqlite>,
+    did: &str,
+    rev: &str,
+    blocks: &BlockMap,
+) -> StoreResult<()> {
+    let all: Vec<(String, &[u8])> = blocks.iter().map(|(c, b)| (c.to_string(), b)).collect();
+    for chunk in all.chunks(BLOCKS_PER_INSERT) {
+        let mut sql =
+            String::from("INSERT OR IGNORE INTO repo_block (did, cid, rev, bytes) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str("(?, ?, ?, ?)");
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (cid, bytes) in chunk {
+            q = q.bind(did).bind(cid.as_str()).bind(rev).bind(*bytes);
+        }
+        q.execute(&mut **tx).await.map_err(db)?;
+    }
+    Ok(())
 }
 
 type AccountTuple = (

@@ -8,3 +8,4 @@ mod blobs;
 mod harness;
 mod records;
 mod sync;
+mod throughput;

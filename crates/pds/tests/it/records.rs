@@ -504,4 +504,43 @@ async fn cold_cache_write_fetches_blocks_on_demand() {
     let v = verify_car(car.as_slice(), &VerifyOptions::default()).expect("verifies");
     assert_eq!(v.commit_cid, r.commit.cid);
     assert_eq!(v.record_count, 41);
+    // The first instance's cached head is now stale: its next write reloads and lands, and a
+    // swapCommit naming the true head is honoured.
+    let r2 = t
+        .pds
+        .create_record(
+            &alice.auth,
+            alice.repo(),
+            nsid("app.bsky.feed.post"),
+            None,
+            post("warm again"),
+            None,
+            Some(r.commit.cid),
+        )
+        .await
+        .expect("stale cache write");
+    let latest = second
+        .get_latest_commit(&alice.did, None)
+        .await
+        .expect("latest");
+    assert_eq!(latest.cid, r2.commit.cid);
+    let again = second
+        .create_record(
+            &alice.auth,
+            alice.repo(),
+            nsid("app.bsky.feed.post"),
+            None,
+            post("second again"),
+            None,
+            None,
+        )
+        .await
+        .expect("second instance reloads too");
+    let car = t
+        .pds
+        .get_repo(&alice.did, None, None)
+        .await
+        .expect("getRepo");
+    let v = verify_car(car.as_slice(), &VerifyOptions::default()).expect("verifies");
+    assert_eq!((v.commit_cid, v.record_count), (again.commit.cid, 43));
 }
