@@ -17,6 +17,8 @@
 //!
 //! Only this crate knows HTTP, axum and XRPC JSON; use cases live in `pds`.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod auth;
 pub mod commands;
 pub mod config;

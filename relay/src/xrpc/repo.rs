@@ -4,7 +4,8 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use data_model::Cid;
 use serde::Deserialize;
@@ -42,7 +43,18 @@ fn commit_json(c: &pds::CommitRef) -> Value {
     json!({ "cid": c.cid.to_string(), "rev": c.rev.as_str() })
 }
 
-fn write_result_json(r: pds::RecordWriteResult) -> Json<Value> {
+/// `Atproto-Repo-Rev`: the account's repo rev after this request (checklist #67).
+const REPO_REV: HeaderName = HeaderName::from_static("atproto-repo-rev");
+
+/// A write response: the JSON body with the new rev in `Atproto-Repo-Rev`.
+fn with_rev(rev: &syntax::Tid, body: Value) -> Response {
+    match HeaderValue::from_str(rev.as_str()) {
+        Ok(v) => ([(REPO_REV, v)], Json(body)).into_response(),
+        Err(_) => Json(body).into_response(),
+    }
+}
+
+fn write_result_json(r: pds::RecordWriteResult) -> Response {
     let mut out = Map::new();
     out.insert("uri".into(), r.uri.as_str().into());
     out.insert("cid".into(), r.cid.to_string().into());
@@ -50,7 +62,7 @@ fn write_result_json(r: pds::RecordWriteResult) -> Json<Value> {
     if let Some(status) = r.validation_status {
         out.insert("validationStatus".into(), status.as_str().into());
     }
-    Json(Value::Object(out))
+    with_rev(&r.commit.rev, Value::Object(out))
 }
 
 #[derive(Deserialize)]
@@ -68,7 +80,7 @@ async fn create_record(
     State(state): State<AppState>,
     Access(auth): Access,
     XrpcJson(input): XrpcJson<CreateRecordInput>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let repo: AtIdentifier = parse("repo", &input.repo)?;
     let collection: Nsid = parse("collection", &input.collection)?;
     let rkey = parse_opt::<RecordKey>("rkey", input.rkey.as_deref())?;
@@ -107,7 +119,7 @@ async fn put_record(
     State(state): State<AppState>,
     Access(auth): Access,
     XrpcJson(input): XrpcJson<PutRecordInput>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let repo: AtIdentifier = parse("repo", &input.repo)?;
     let collection: Nsid = parse("collection", &input.collection)?;
     let rkey: RecordKey = parse("rkey", &input.rkey)?;
@@ -148,7 +160,7 @@ async fn delete_record(
     State(state): State<AppState>,
     Access(auth): Access,
     XrpcJson(input): XrpcJson<DeleteRecordInput>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let repo: AtIdentifier = parse("repo", &input.repo)?;
     let collection: Nsid = parse("collection", &input.collection)?;
     let rkey: RecordKey = parse("rkey", &input.rkey)?;
@@ -158,10 +170,10 @@ async fn delete_record(
         .pds()
         .delete_record(&auth, repo, collection, rkey, swap_record, swap_commit)
         .await?;
-    Ok(Json(match commit {
-        Some(c) => json!({ "commit": commit_json(&c) }),
-        None => json!({}),
-    }))
+    Ok(match commit {
+        Some(c) => with_rev(&c.rev, json!({ "commit": commit_json(&c) })),
+        None => Json(json!({})).into_response(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -225,7 +237,7 @@ async fn apply_writes(
     State(state): State<AppState>,
     Access(auth): Access,
     XrpcJson(input): XrpcJson<ApplyWritesInput>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let repo: AtIdentifier = parse("repo", &input.repo)?;
     if input.writes.len() > pds::MAX_WRITES_PER_COMMIT {
         return Err(ApiError::invalid_request(format!(
@@ -284,10 +296,13 @@ async fn apply_writes(
             Value::Object(out)
         })
         .collect();
-    Ok(Json(json!({
-        "commit": commit_json(&result.commit),
-        "results": results,
-    })))
+    Ok(with_rev(
+        &result.commit.rev,
+        json!({
+            "commit": commit_json(&result.commit),
+            "results": results,
+        }),
+    ))
 }
 
 fn record_json(r: &pds::RecordOutput) -> Value {

@@ -571,23 +571,34 @@ async fn records_blobs_and_sync_flow() {
     );
 
     // Delete a record.
-    let deleted = ok(post(
+    let reply = post(
         &relay,
         "com.atproto.repo.deleteRecord",
         token,
         json!({ "repo": bob.did, "collection": "app.bsky.feed.like", "rkey": "3kabcdefghi22" }),
     )
-    .await);
+    .await;
+    let rev_header = reply.headers["atproto-repo-rev"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let deleted = ok(reply);
+    assert_eq!(
+        deleted["commit"]["rev"],
+        rev_header.as_str(),
+        "checklist #67"
+    );
     assert!(deleted["commit"]["rev"].is_string());
 
     // Sync: head, CAR exports, blocks, listRepos.
+    let head_rev = deleted["commit"]["rev"].clone();
     let head = ok(get(
         &relay,
         &format!("com.atproto.sync.getLatestCommit?did={}", bob.did),
         None,
     )
     .await);
-    assert_eq!(head["rev"], deleted["commit"]["rev"]);
+    assert_eq!(head["rev"], head_rev);
     let old_head = ok(get(
         &relay,
         &format!("com.atproto.sync.getHead?did={}", bob.did),
