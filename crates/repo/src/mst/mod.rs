@@ -61,8 +61,8 @@ pub enum MstError {
     InvalidNode {
         /// The offending block.
         cid: Cid,
-        /// What is wrong with it.
-        #[source]
+        /// What is wrong with it. Part of the message, deliberately not a `source`, so
+        /// error-chain printers (`{:#}`) do not repeat it.
         reason: Box<InvalidNode>,
     },
     /// A key is not a valid repo path.

@@ -45,7 +45,7 @@ type Bound<'a> = Option<&'a [u8]>;
 fn read_node<Src: Source + ?Sized>(src: &Src, cid: &Cid) -> Result<Node, MstError> {
     let bytes = src.read(cid)?.ok_or(MstError::MissingBlock(*cid))?;
     let hash = cid.hash();
-    if hash.code() != HASH_SHA2_256 || hash.digest() != Sha256::digest(&bytes).as_slice() {
+    if hash.code() != HASH_SHA2_256 || *hash.digest() != Sha256::digest(&bytes)[..] {
         return Err(MstError::InvalidNode {
             cid: *cid,
             reason: Box::new(InvalidNode::HashMismatch),
