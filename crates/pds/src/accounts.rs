@@ -3,7 +3,7 @@
 //! handle rules for new accounts (checklist #26, #112, #123, J).
 
 use identity::{DidDocument, OpLimits, Operation, PlcFields};
-use repo::repo::Repo;
+use repo::repo::{Repo, RepoError};
 use syntax::{Did, Handle};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -406,17 +406,22 @@ impl Pds {
         let events = if deactivated {
             Vec::new()
         } else {
-            // Checklist #98: #identity, #account (active), then the first #commit.
+            // Checklist #98: #identity, #account (active), the first #commit, then #sync (as
+            // the reference does, checklist #89). All four go in the one transaction that
+            // creates the account (the commit's own event slot stays empty so #sync can follow
+            // it).
+            let commit_block = first
+                .blocks
+                .get(&first.cid)
+                .ok_or_else(|| Error::internal("first commit block missing", RepoError::NoHead))?;
             vec![
                 events::identity(&did, Some(&handle), now),
                 events::account(&did, None, now),
+                events::commit(&did, &first, now)?,
+                events::sync(&did, &first.cid, commit_block, first.rev(), now)?,
             ]
         };
-        let commit_event = if deactivated {
-            None
-        } else {
-            Some(events::commit(&did, &first, now)?)
-        };
+        let commit_event = None;
         let account = NewAccount {
             did: did.clone(),
             handle: handle.clone(),
@@ -549,11 +554,22 @@ impl Pds {
         } else {
             None
         };
-        let event = events::account(&auth.did, status, now);
+        // As the reference: #account, then (when the account is now active) #identity and a
+        // #sync of the current head, so relays re-check the identity and the repo state
+        // (checklist #89, #101, #104). No #sync for an account that stays inactive (#93).
+        let mut evs = vec![events::account(&auth.did, status, now)];
+        if status.is_none() {
+            evs.push(events::identity(&auth.did, Some(&row.handle), now));
+            if let Some(root) = self.deps.repos.repo_root(&auth.did).await?
+                && let Some(block) = self.deps.repos.get_block(&auth.did, &root.cid).await?
+            {
+                evs.push(events::sync(&auth.did, &root.cid, &block, &root.rev, now)?);
+            }
+        }
         let seq = self
             .deps
             .accounts
-            .set_deactivated(&auth.did, None, None, Some(event))
+            .set_deactivated_with_events(&auth.did, None, None, evs)
             .await?;
         self.notify(seq);
         Ok(())

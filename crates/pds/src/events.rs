@@ -1,7 +1,7 @@
 //! Encoding of sequencer events: the DAG-CBOR bodies of `#commit`, `#sync`, `#identity` and
 //! `#account` (`com.atproto.sync.subscribeRepos`), *without* `seq`, which the store assigns.
-//! A streamer (issue 5) adds `seq` and the frame header when it sends a row; nothing else is
-//! re-encoded, so replay is a copy of stored bytes.
+//! The `firehose` crate adds `seq` (spliced at its canonical key position) and the frame
+//! header when it sends a row; nothing else is re-encoded, so replay is a copy of stored bytes.
 //!
 //! Field sets follow the lexicon (checklist I): `#commit` carries `repo`, `commit`, `rev`,
 //! `since`, `blocks` (a CAR slice whose root is the commit: commit block, created/updated
@@ -82,6 +82,26 @@ pub(crate) fn commit(did: &Did, data: &CommitData, at: Millis) -> Result<NewEven
         fields.push(("prevData", Value::Link(prev_data)));
     }
     Ok(event(did, EventKind::Commit, map(fields), at))
+}
+
+/// The `#sync` event (checklist #88, #89): `blocks` is a CAR holding only the signed commit
+/// block, with the commit as its root.
+pub(crate) fn sync(
+    did: &Did,
+    commit: &data_model::Cid,
+    commit_block: &[u8],
+    rev: &syntax::Tid,
+    at: Millis,
+) -> Result<NewEvent> {
+    let car = repo::car::write_car_to_vec(&[*commit], [(commit, commit_block)])
+        .map_err(|e| Error::internal("encoding #sync blocks", e))?;
+    let fields = vec![
+        ("did", s(did.as_str())),
+        ("rev", s(rev.as_str())),
+        ("blocks", Value::Bytes(car)),
+        ("time", s(&time_string(at))),
+    ];
+    Ok(event(did, EventKind::Sync, map(fields), at))
 }
 
 /// The `#identity` event (handle or DID document change).

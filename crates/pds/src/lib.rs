@@ -81,7 +81,7 @@
 //!   DNS/HTTPS bidirectional check) and needs [`PlcClient::last_operation`] for did:plc.
 //! - Old repository blocks are never garbage-collected (stale MST nodes stay in the store; the
 //!   exports only include what the head reaches).
-//! - No account deletion scheduler for `deleteAfter`; no `#sync` events yet (issue 5).
+//! - No account deletion scheduler for `deleteAfter`.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 

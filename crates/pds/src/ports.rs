@@ -173,8 +173,21 @@ pub trait EventStore: Send + Sync {
     /// The highest `seq` ever assigned (including pruned rows), or `None` if none was.
     async fn latest_seq(&self) -> StoreResult<Option<Seq>>;
 
-    /// Deletes events with `created_at < before`; returns how many were deleted.
+    /// Deletes the oldest events up to, not including, the first one with
+    /// `created_at >= before` (all of them if there is none): a prefix in `seq` order, so the
+    /// retained log stays a suffix of the log even if clocks made `created_at` slightly
+    /// non-monotonic. Records the highest deleted `seq` for [`EventStore::pruned_through`].
+    /// Returns how many were deleted.
     async fn prune_events_before(&self, before: Millis) -> StoreResult<u64>;
+
+    /// The highest `seq` removed by [`EventStore::prune_events_before`] (0 if none): a firehose
+    /// cursor below it may have missed events (`OutdatedCursor`, checklist #79). Deleting an
+    /// account's events does not move it.
+    async fn pruned_through(&self) -> StoreResult<Seq>;
+
+    /// The lowest `seq` of a retained event with `created_at >= since` (the start of a
+    /// retention window), or `None` if there is none.
+    async fn first_seq_since(&self, since: Millis) -> StoreResult<Option<Seq>>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -356,6 +369,17 @@ pub trait AccountStore: Send + Sync {
         deactivated_at: Option<Millis>,
         delete_after: Option<Millis>,
         event: Option<NewEvent>,
+    ) -> StoreResult<Option<Seq>>;
+
+    /// [`AccountStore::set_deactivated`] appending several events, in order, in the same
+    /// transaction (activation emits `#account`, `#identity` and `#sync`, as the reference
+    /// does). Returns the last `seq` written, if any.
+    async fn set_deactivated_with_events(
+        &self,
+        did: &Did,
+        deactivated_at: Option<Millis>,
+        delete_after: Option<Millis>,
+        events: Vec<NewEvent>,
     ) -> StoreResult<Option<Seq>>;
 
     /// Sets (`Some`) or clears (`None`) a takedown, and appends `event` (if any).

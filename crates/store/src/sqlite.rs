@@ -409,6 +409,22 @@ impl AccountStore for SqliteStore {
         delete_after: Option<Millis>,
         event: Option<NewEvent>,
     ) -> StoreResult<Option<Seq>> {
+        self.set_deactivated_with_events(
+            did,
+            deactivated_at,
+            delete_after,
+            event.into_iter().collect(),
+        )
+        .await
+    }
+
+    async fn set_deactivated_with_events(
+        &self,
+        did: &Did,
+        deactivated_at: Option<Millis>,
+        delete_after: Option<Millis>,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Option<Seq>> {
         let mut tx = self.write.begin().await.map_err(db)?;
         let res =
             sqlx::query("UPDATE account SET deactivated_at = ?, delete_after = ? WHERE did = ?")
@@ -421,7 +437,10 @@ impl AccountStore for SqliteStore {
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        let seq = insert_optional_event(&mut tx, event.as_ref()).await?;
+        let mut seq = None;
+        for event in &events {
+            seq = Some(insert_event(&mut tx, event).await?);
+        }
         tx.commit().await.map_err(db)?;
         Ok(seq)
     }
@@ -1033,11 +1052,58 @@ impl EventStore for SqliteStore {
     }
 
     async fn prune_events_before(&self, before: Millis) -> StoreResult<u64> {
-        let res = sqlx::query("DELETE FROM repo_seq WHERE created_at < ?")
-            .bind(before)
-            .execute(&self.write)
+        // A prefix by seq: scan from the oldest row to the first one inside the window (cheap
+        // when pruning runs regularly; no index on created_at is needed).
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let keep: Option<(i64,)> =
+            sqlx::query_as("SELECT seq FROM repo_seq WHERE created_at >= ? ORDER BY seq LIMIT 1")
+                .bind(before)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        let keep = keep.map_or(i64::MAX, |(s,)| s);
+        let (through,): (Option<i64>,) =
+            sqlx::query_as("SELECT max(seq) FROM repo_seq WHERE seq < ?")
+                .bind(keep)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+        let Some(through) = through else {
+            return Ok(0);
+        };
+        let res = sqlx::query("DELETE FROM repo_seq WHERE seq <= ?")
+            .bind(through)
+            .execute(&mut *tx)
             .await
             .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO repo_seq_pruned (id, through_seq) VALUES (1, ?) \
+             ON CONFLICT (id) DO UPDATE SET through_seq = max(through_seq, excluded.through_seq)",
+        )
+        .bind(through)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         Ok(res.rows_affected())
+    }
+
+    async fn pruned_through(&self) -> StoreResult<Seq> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT through_seq FROM repo_seq_pruned WHERE id = 1")
+                .fetch_optional(&self.read)
+                .await
+                .map_err(db)?;
+        Ok(row.map_or(0, |(s,)| s))
+    }
+
+    async fn first_seq_since(&self, since: Millis) -> StoreResult<Option<Seq>> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT seq FROM repo_seq WHERE created_at >= ? ORDER BY seq LIMIT 1")
+                .bind(since)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(db)?;
+        Ok(row.map(|(s,)| s))
     }
 }

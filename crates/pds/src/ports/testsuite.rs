@@ -73,6 +73,8 @@ pub fn cases<S: FullStore>() -> Vec<Case<S>> {
         blob_metadata,
         preferences,
         events_log,
+        events_activation_batch,
+        events_retention_window,
     ]
 }
 
@@ -1138,4 +1140,80 @@ async fn events_log<S: FullStore>(s: Arc<S>) {
         .await
         .expect("append");
     assert!(next > seqs[4], "never reused");
+}
+
+/// Activation appends several events in one transaction, in order (issue 5; checklist #89).
+async fn events_activation_batch<S: FullStore>(s: Arc<S>) {
+    setup_account(&*s, 1).await;
+    let d = did(1);
+    let before = all_events(&*s).await.len();
+    let last = s
+        .set_deactivated_with_events(
+            &d,
+            None,
+            None,
+            vec![
+                event(&d, EventKind::Account, "active", 5),
+                event(&d, EventKind::Identity, "identity", 5),
+                event(&d, EventKind::Sync, "sync", 5),
+            ],
+        )
+        .await
+        .expect("activate")
+        .expect("seq");
+    let evs = all_events(&*s).await;
+    let added: Vec<&[u8]> = evs[before..].iter().map(|e| e.event.as_slice()).collect();
+    assert_eq!(added, [&b"active"[..], b"identity", b"sync"]);
+    assert_eq!(evs.last().map(|e| e.seq), Some(last));
+    let none = s
+        .set_deactivated_with_events(&d, Some(9), None, Vec::new())
+        .await
+        .expect("no events");
+    assert_eq!(none, None);
+    let missing = s
+        .set_deactivated_with_events(
+            &did(9),
+            None,
+            None,
+            vec![event(&d, EventKind::Sync, "x", 1)],
+        )
+        .await
+        .expect_err("missing");
+    assert!(matches!(missing, StoreError::NotFound));
+    assert_eq!(
+        all_events(&*s).await.len(),
+        evs.len(),
+        "failed call appends nothing"
+    );
+}
+
+/// Pruning removes a seq prefix and remembers how far it went; the window start is found by
+/// time (issue 5; checklist #79).
+async fn events_retention_window<S: FullStore>(s: Arc<S>) {
+    assert_eq!(s.pruned_through().await.expect("pruned"), 0);
+    assert_eq!(s.first_seq_since(0).await.expect("first"), None);
+    let d = did(1);
+    // created_at is slightly out of order (clock skew between writers): 100, 300, 200, 400.
+    let mut seqs = Vec::new();
+    for (i, at) in [100, 300, 200, 400].into_iter().enumerate() {
+        seqs.push(
+            s.append_event(event(&d, EventKind::Identity, &format!("e{i}"), at))
+                .await
+                .expect("append"),
+        );
+    }
+    assert_eq!(s.first_seq_since(250).await.expect("first"), Some(seqs[1]));
+    assert_eq!(s.first_seq_since(401).await.expect("first"), None);
+    assert_eq!(s.prune_events_before(50).await.expect("prune nothing"), 0);
+    assert_eq!(s.pruned_through().await.expect("pruned"), 0);
+    // Only the prefix before the first event inside the window goes, so the retained log stays
+    // contiguous (the 200 event after the 300 one is kept).
+    assert_eq!(s.prune_events_before(250).await.expect("prune"), 1);
+    assert_eq!(s.pruned_through().await.expect("pruned"), seqs[0]);
+    let left: Vec<Seq> = all_events(&*s).await.iter().map(|e| e.seq).collect();
+    assert_eq!(left, seqs[1..]);
+    assert_eq!(s.prune_events_before(1_000).await.expect("prune all"), 3);
+    assert_eq!(s.pruned_through().await.expect("pruned"), seqs[3]);
+    assert_eq!(s.prune_events_before(2_000).await.expect("empty"), 0);
+    assert_eq!(s.pruned_through().await.expect("pruned"), seqs[3], "kept");
 }

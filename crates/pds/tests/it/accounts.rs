@@ -32,9 +32,14 @@ async fn create_account_registers_did_and_emits_events_in_order() {
     let kinds: Vec<EventKind> = evs.iter().map(|e| e.kind).collect();
     assert_eq!(
         kinds,
-        [EventKind::Identity, EventKind::Account, EventKind::Commit]
+        [
+            EventKind::Identity,
+            EventKind::Account,
+            EventKind::Commit,
+            EventKind::Sync
+        ]
     );
-    assert_eq!(*t.pds.subscribe_events().borrow(), evs[2].seq);
+    assert_eq!(*t.pds.subscribe_events().borrow(), evs[3].seq);
 
     let status = t.pds.get_repo_status(&alice.did).await.expect("status");
     assert!(status.active && status.status.is_none() && status.rev.is_some());

@@ -456,7 +456,8 @@ async fn concurrent_writers_serialize_per_account_and_all_land() {
         evs.windows(2).all(|w| w[1].seq == w[0].seq + 1),
         "gap-free seqs"
     );
-    assert_eq!(evs.len(), 2 * 3 + tasks * per_task);
+    // Each account creation emits #identity, #account, #commit and #sync.
+    assert_eq!(evs.len(), 2 * 4 + tasks * per_task);
 }
 
 #[tokio::test]

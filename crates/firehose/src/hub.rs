@@ -1,0 +1,277 @@
+//! The live fan-out: one shared, bounded ring of recently sequenced frames, fed by a single
+//! tailer task that reads the durable log, and read by every live subscriber at its own
+//! position.
+//!
+//! Why a shared ring rather than a channel per subscriber: each event is framed once and its
+//! bytes (`Bytes`, reference-counted) are shared by every subscriber, so memory is bounded by
+//! the ring's limits (events and bytes) *whatever the number of subscribers*, and a slow
+//! subscriber never slows the others or the writers: it only loses its place. A subscriber
+//! whose next event has been evicted from the ring is too slow (`ConsumerTooSlow`) when live;
+//! during backfill it just keeps reading the database.
+//!
+//! Ordering and gap-freedom: the tailer reads the log with `seq > last` in `seq` order and
+//! pushes every row, so the ring always holds a contiguous suffix of the log as it was read:
+//! every event with `evicted_through < seq <= head`. Writers commit in `seq` order (the SQLite
+//! store has one writer connection; `seq` is assigned inside the transaction), so once a row
+//! is visible every row with a lower `seq` that will ever exist is visible too.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use pds::ports::{EventStore, Seq, StoredEvent};
+use tokio::sync::watch;
+
+use crate::frame::event_frame;
+
+/// How many rows the tailer reads per query.
+const TAIL_PAGE: usize = 1_000;
+
+/// Limits of the live ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingLimits {
+    /// Most events kept.
+    pub max_events: usize,
+    /// Most frame bytes kept (the newest frame is always kept, whatever its size).
+    pub max_bytes: usize,
+}
+
+#[derive(Debug)]
+struct Ring {
+    entries: VecDeque<(Seq, Bytes)>,
+    bytes: usize,
+    /// Every event with `seq <= evicted_through` is not (or no longer) in the ring.
+    evicted_through: Seq,
+}
+
+/// What [`Hub::read_after`] found.
+#[derive(Debug)]
+pub(crate) enum Read {
+    /// Frames with `seq > pos`, oldest first (possibly none: up to date).
+    Frames(Vec<(Seq, Bytes)>),
+    /// Events after `pos` have been evicted: the reader cannot continue from the ring.
+    Evicted,
+}
+
+/// The shared ring plus a `watch` of the newest `seq` pushed.
+#[derive(Debug)]
+pub struct Hub {
+    ring: RwLock<Ring>,
+    head: watch::Sender<Seq>,
+    limits: RingLimits,
+    closed: AtomicBool,
+}
+
+impl Hub {
+    /// An empty hub whose stream starts after `head` (events up to `head` are only in the
+    /// database).
+    pub fn new(head: Seq, limits: RingLimits) -> Hub {
+        Hub {
+            ring: RwLock::new(Ring {
+                entries: VecDeque::new(),
+                bytes: 0,
+                evicted_through: head,
+            }),
+            head: watch::channel(head).0,
+            limits: RingLimits {
+                max_events: limits.max_events.max(1),
+                max_bytes: limits.max_bytes.max(1),
+            },
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Ends every subscription (server shutdown): readers wake and see [`Hub::is_closed`].
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.head.send_modify(|_| {});
+    }
+
+    /// Whether [`Hub::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// The newest `seq` pushed (or the starting head).
+    pub fn head(&self) -> Seq {
+        *self.head.borrow()
+    }
+
+    /// A receiver that changes whenever frames are pushed.
+    pub fn watch_head(&self) -> watch::Receiver<Seq> {
+        self.head.subscribe()
+    }
+
+    /// Every event with `seq <=` this is not in the ring.
+    pub(crate) fn evicted_through(&self) -> Seq {
+        self.ring.read().map_or(Seq::MAX, |r| r.evicted_through)
+    }
+
+    /// Appends frames (in `seq` order, each greater than the head), evicting the oldest beyond
+    /// the limits, then wakes the readers.
+    pub fn push(&self, frames: Vec<(Seq, Bytes)>) {
+        let Some(last) = frames.last().map(|f| f.0) else {
+            return;
+        };
+        if let Ok(mut ring) = self.ring.write() {
+            for (seq, frame) in frames {
+                if ring.entries.back().is_some_and(|b| b.0 >= seq) {
+                    continue; // never out of order; a duplicate read is dropped
+                }
+                ring.bytes += frame.len();
+                ring.entries.push_back((seq, frame));
+                while ring.entries.len() > 1
+                    && (ring.entries.len() > self.limits.max_events
+                        || ring.bytes > self.limits.max_bytes)
+                {
+                    if let Some((s, f)) = ring.entries.pop_front() {
+                        ring.bytes -= f.len();
+                        ring.evicted_through = s;
+                    }
+                }
+            }
+        }
+        self.head.send_if_modified(|h| {
+            if last > *h {
+                *h = last;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Up to `max` frames with `seq > pos`.
+    pub(crate) fn read_after(&self, pos: Seq, max: usize) -> Read {
+        let Ok(ring) = self.ring.read() else {
+            return Read::Evicted;
+        };
+        if pos < ring.evicted_through {
+            return Read::Evicted;
+        }
+        let start = ring.entries.partition_point(|e| e.0 <= pos);
+        Read::Frames(ring.entries.range(start..).take(max).cloned().collect())
+    }
+
+    /// (events, bytes) currently held.
+    pub fn usage(&self) -> (usize, usize) {
+        self.ring
+            .read()
+            .map_or((0, 0), |r| (r.entries.len(), r.bytes))
+    }
+}
+
+/// Frames a stored row; a row that cannot be framed (corrupt body) is logged and skipped, so
+/// one bad row never stops the stream.
+pub(crate) fn frame_row(row: &StoredEvent) -> Option<Bytes> {
+    match event_frame(row.kind, row.seq, &row.event) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::error!(seq = row.seq, kind = row.kind.as_str(), error = %e, "skipping unframeable sequencer row");
+            None
+        }
+    }
+}
+
+/// The tailer: reads rows after the hub's head from the log and pushes their frames, whenever
+/// the use cases announce a new `seq` on `notify`, and every `poll` in any case (rows written
+/// by another process, or a missed wake-up). Ends when the hub is dropped or `notify`'s sender
+/// is (the use cases are gone).
+pub(crate) async fn run_tailer(
+    hub: Weak<Hub>,
+    events: Arc<dyn EventStore>,
+    mut notify: watch::Receiver<Seq>,
+    poll: Duration,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let Some(h) = hub.upgrade() else { return };
+        notify.borrow_and_update();
+        let after = h.head();
+        match events.events_after(after, TAIL_PAGE).await {
+            Ok(rows) => {
+                backoff = Duration::from_millis(100);
+                let full = rows.len() == TAIL_PAGE;
+                let frames: Vec<(Seq, Bytes)> = rows
+                    .iter()
+                    .filter_map(|r| frame_row(r).map(|f| (r.seq, f)))
+                    .collect();
+                // Skipped rows still advance the head so the tailer does not re-read them.
+                match (frames.last().map(|f| f.0), rows.last().map(|r| r.seq)) {
+                    (Some(fl), Some(rl)) if fl == rl => h.push(frames),
+                    (_, Some(rl)) => {
+                        h.push(frames);
+                        h.head.send_if_modified(|x| {
+                            let changed = rl > *x;
+                            *x = (*x).max(rl);
+                            changed
+                        });
+                    }
+                    _ => {}
+                }
+                if full {
+                    continue;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "firehose tailer cannot read the sequencer log; retrying");
+                drop(h);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        }
+        drop(h);
+        tokio::select! {
+            changed = notify.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            () = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(n: usize) -> Bytes {
+        Bytes::from(vec![0u8; n])
+    }
+
+    #[test]
+    fn ring_bounds_and_eviction() {
+        let hub = Hub::new(
+            10,
+            RingLimits {
+                max_events: 3,
+                max_bytes: 1000,
+            },
+        );
+        assert!(matches!(hub.read_after(9, 10), Read::Evicted));
+        assert!(matches!(hub.read_after(10, 10), Read::Frames(v) if v.is_empty()));
+        hub.push(vec![(11, f(1)), (12, f(1)), (14, f(1))]);
+        let Read::Frames(v) = hub.read_after(11, 10) else {
+            panic!()
+        };
+        assert_eq!(v.iter().map(|x| x.0).collect::<Vec<_>>(), [12, 14]);
+        hub.push(vec![(15, f(1))]);
+        assert_eq!(hub.usage(), (3, 3));
+        assert!(
+            matches!(hub.read_after(10, 10), Read::Evicted),
+            "11 was evicted"
+        );
+        assert!(matches!(hub.read_after(11, 10), Read::Frames(v) if v.len() == 3));
+        // Byte limit: a big frame evicts older ones, but is itself kept.
+        hub.push(vec![(16, f(5000))]);
+        assert_eq!(hub.usage(), (1, 5000));
+        assert_eq!(hub.head(), 16);
+        // Duplicates and out-of-order frames are dropped.
+        hub.push(vec![(16, f(1)), (3, f(1))]);
+        assert_eq!(hub.usage(), (1, 5000));
+    }
+}

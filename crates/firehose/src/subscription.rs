@@ -1,0 +1,160 @@
+//! One subscriber's stream: backfill from the database in pages, then a gap-free and
+//! duplicate-free cutover to the live ring, then live frames (checklist #76-#80).
+//!
+//! The subscriber's position `pos` is the last `seq` it was given. Backfill reads
+//! `events_after(pos)` from the log until `pos` reaches the part of the log the live ring still
+//! holds (`pos >= evicted_through`); from there every later event is in the ring or will be
+//! pushed to it, in order, so reading the ring strictly after `pos` can neither skip nor repeat
+//! an event. If the ring moves on while the backfill runs (a long replay), the backfill simply
+//! reads more pages: only a *live* subscriber that falls out of the ring is too slow.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pds::ports::{EventStore, Seq, StoreError};
+use tokio::sync::watch;
+
+use crate::frame::{CONSUMER_TOO_SLOW, CONSUMER_TOO_SLOW_MESSAGE, error_frame};
+use crate::hub::{Hub, Read, frame_row};
+
+/// Why a subscription ended.
+#[derive(Debug, thiserror::Error)]
+pub enum Closed {
+    /// The subscriber fell out of the live ring (checklist #80).
+    #[error("consumer too slow")]
+    TooSlow,
+    /// Reading the log failed.
+    #[error("cannot read the sequencer log: {0}")]
+    Store(#[from] StoreError),
+    /// The server is shutting down (the hub is gone).
+    #[error("stream shut down")]
+    Shutdown,
+}
+
+impl Closed {
+    /// The error frame to send before closing, if any.
+    pub fn frame(&self) -> Option<Bytes> {
+        match self {
+            Closed::TooSlow => Some(error_frame(
+                CONSUMER_TOO_SLOW,
+                Some(CONSUMER_TOO_SLOW_MESSAGE),
+            )),
+            Closed::Store(_) => Some(error_frame(
+                "InternalServerError",
+                Some("Internal Server Error"),
+            )),
+            Closed::Shutdown => None,
+        }
+    }
+}
+
+/// A subscriber's stream of frames (see the module docs). Not `Clone`: one per connection.
+pub struct Subscription {
+    hub: Arc<Hub>,
+    events: Arc<dyn EventStore>,
+    pos: Seq,
+    live: bool,
+    head_rx: watch::Receiver<Seq>,
+    first: Option<Bytes>,
+    page: usize,
+    batch: usize,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("pos", &self.pos)
+            .field("live", &self.live)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    pub(crate) fn new(
+        hub: Arc<Hub>,
+        events: Arc<dyn EventStore>,
+        pos: Seq,
+        live: bool,
+        first: Option<Bytes>,
+        page: usize,
+        batch: usize,
+    ) -> Subscription {
+        let head_rx = hub.watch_head();
+        Subscription {
+            hub,
+            events,
+            pos,
+            live,
+            head_rx,
+            first,
+            page: page.max(1),
+            batch: batch.max(1),
+        }
+    }
+
+    /// The last `seq` handed out (the cursor to resume from).
+    pub fn position(&self) -> Seq {
+        self.pos
+    }
+
+    /// Whether the backfill is over.
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    /// Waits for the next frames and appends them to `out` (at least one on `Ok`). Cancel-safe
+    /// between calls: a dropped future loses nothing that was not yet appended.
+    pub async fn next_batch(&mut self, out: &mut Vec<Bytes>) -> Result<(), Closed> {
+        if let Some(info) = self.first.take() {
+            out.push(info);
+            return Ok(());
+        }
+        loop {
+            if !self.live {
+                let evicted = self.hub.evicted_through();
+                if self.pos >= evicted {
+                    self.live = true;
+                    continue;
+                }
+                let rows = self.events.events_after(self.pos, self.page).await?;
+                if rows.is_empty() {
+                    // Nothing left in the log up to the ring's start (rows of deleted accounts
+                    // are gone): continue from the ring.
+                    self.pos = self.pos.max(evicted);
+                    self.live = true;
+                    continue;
+                }
+                let before = out.len();
+                for row in &rows {
+                    if let Some(frame) = frame_row(row) {
+                        out.push(frame);
+                    }
+                    self.pos = row.seq;
+                }
+                if out.len() > before {
+                    return Ok(());
+                }
+                continue;
+            }
+            self.head_rx.borrow_and_update();
+            if self.hub.is_closed() {
+                return Err(Closed::Shutdown);
+            }
+            match self.hub.read_after(self.pos, self.batch) {
+                Read::Evicted => return Err(Closed::TooSlow),
+                Read::Frames(frames) if !frames.is_empty() => {
+                    if let Some(last) = frames.last() {
+                        self.pos = last.0;
+                    }
+                    out.extend(frames.into_iter().map(|(_, f)| f));
+                    return Ok(());
+                }
+                Read::Frames(_) => {
+                    if self.head_rx.changed().await.is_err() {
+                        return Err(Closed::Shutdown);
+                    }
+                }
+            }
+        }
+    }
+}
