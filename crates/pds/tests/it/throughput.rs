@@ -20,6 +20,7 @@ async fn throughput_create_record() {
     for (label, concurrency_per_account) in [("1 writer/account", 1usize), ("4 writers/account", 4)]
     {
         let start = Instant::now();
+        let written_before = bytes_written();
         let mut handles = Vec::new();
         for a in &accounts {
             for w in 0..concurrency_per_account {
@@ -49,9 +50,11 @@ async fn throughput_create_record() {
         }
         let total = n_accounts * per_account;
         let secs = start.elapsed().as_secs_f64();
+        let written = bytes_written().saturating_sub(written_before);
         println!(
-            "{label}: {total} createRecord in {secs:.2}s = {:.0}/s",
-            total as f64 / secs
+            "{label}: {total} createRecord in {secs:.2}s = {:.0}/s, {} bytes written per write",
+            total as f64 / secs,
+            written / total as u64
         );
     }
     let start = Instant::now();
@@ -66,4 +69,18 @@ async fn throughput_create_record() {
         car.len(),
         start.elapsed()
     );
+}
+
+/// Bytes this process has passed to `write`-family syscalls (Linux `/proc/self/io` `wchar`),
+/// a load-independent measure of the storage work per write.
+fn bytes_written() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("wchar: ")
+                    .and_then(|v| v.trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
 }
