@@ -254,6 +254,17 @@ impl Pds {
         })
     }
 
+    /// The DID of the local account with `handle`, whatever its status, without any network
+    /// call (for `resolveHandle` and `/.well-known/atproto-did` on our domains).
+    pub async fn resolve_local_handle(&self, handle: &syntax::Handle) -> Result<Option<Did>> {
+        Ok(self
+            .deps
+            .accounts
+            .account_by_handle(handle)
+            .await?
+            .map(|a| a.did))
+    }
+
     /// The caller's account, writable: the repo must be the caller's and active.
     async fn writable_account(
         &self,
