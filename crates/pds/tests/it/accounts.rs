@@ -467,6 +467,16 @@ async fn update_handle_updates_plc_and_emits_identity() {
         .update_handle(&alice.auth, "Alice2.TEST", false)
         .await
         .expect("update");
+    let h: syntax::Handle = "alice2.test".parse().expect("handle");
+    assert_eq!(
+        t.pds.resolve_local_handle(&h).await.expect("resolve"),
+        Some(alice.did.clone())
+    );
+    let old: syntax::Handle = "alice.test".parse().expect("handle");
+    assert_eq!(
+        t.pds.resolve_local_handle(&old).await.expect("resolve"),
+        None
+    );
     let s = t
         .pds
         .create_session("alice2.test", "password")
