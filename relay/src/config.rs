@@ -131,6 +131,8 @@ pub struct Config {
     pub plc_rotation_key: Option<crypto::Keypair>,
     /// Password for admin HTTP Basic auth (`admin:<password>`); admin routes are off when unset.
     pub admin_password: Option<Secret>,
+    /// Firehose (`subscribeRepos`) retention, live buffer and crawlers.
+    pub firehose: crate::firehose_service::FirehoseSettings,
 }
 
 impl fmt::Debug for Config {
@@ -154,6 +156,7 @@ impl fmt::Debug for Config {
                 &self.plc_rotation_key.as_ref().map(|_| "<redacted>"),
             )
             .field("admin_password", &self.admin_password)
+            .field("firehose", &self.firehose)
             .finish()
     }
 }
@@ -180,6 +183,7 @@ impl PartialEq for Config {
             && self.secret_key == other.secret_key
             && key(self) == key(other)
             && self.admin_password == other.admin_password
+            && self.firehose == other.firehose
     }
 }
 
@@ -286,6 +290,10 @@ struct RawConfig {
     secret_key: Option<String>,
     plc_rotation_key: Option<String>,
     admin_password: Option<String>,
+    firehose_retention: Option<String>,
+    firehose_buffer_events: Option<usize>,
+    firehose_buffer_bytes: Option<usize>,
+    crawlers: Option<Vec<String>>,
 }
 
 /// Parses one environment variable into `slot` if it is set.
@@ -379,10 +387,30 @@ impl RawConfig {
             &mut self.admin_password,
             parse_string,
         )?;
+        env_value(
+            env,
+            "firehose_retention",
+            &mut self.firehose_retention,
+            parse_string,
+        )?;
+        env_value(
+            env,
+            "firehose_buffer_events",
+            &mut self.firehose_buffer_events,
+            parse_from_str,
+        )?;
+        env_value(
+            env,
+            "firehose_buffer_bytes",
+            &mut self.firehose_buffer_bytes,
+            parse_from_str,
+        )?;
+        env_value(env, "crawlers", &mut self.crawlers, parse_list)?;
         Ok(())
     }
 
     fn resolve(self) -> Result<Config, ConfigError> {
+        let firehose = self.firehose_settings()?;
         let invalid =
             |option: &'static str, message: String| ConfigError::Invalid { option, message };
 
@@ -504,6 +532,46 @@ impl RawConfig {
             secret_key,
             plc_rotation_key,
             admin_password,
+            firehose,
+        })
+    }
+
+    fn firehose_settings(&self) -> Result<crate::firehose_service::FirehoseSettings, ConfigError> {
+        let invalid =
+            |option: &'static str, message: String| ConfigError::Invalid { option, message };
+        let defaults = crate::firehose_service::FirehoseSettings::default();
+        let retention = match &self.firehose_retention {
+            Some(s) => firehose::parse_duration(s).map_err(|m| invalid("firehose_retention", m))?,
+            None => defaults.retention,
+        };
+        if retention.is_zero() {
+            return Err(invalid("firehose_retention", "must be positive".to_owned()));
+        }
+        let buffer_events = self
+            .firehose_buffer_events
+            .unwrap_or(defaults.buffer_events);
+        let buffer_bytes = self.firehose_buffer_bytes.unwrap_or(defaults.buffer_bytes);
+        if buffer_events == 0 || buffer_bytes == 0 {
+            return Err(invalid(
+                "firehose_buffer_events",
+                "the live buffer limits must be positive".to_owned(),
+            ));
+        }
+        let mut crawlers = Vec::new();
+        for entry in self.crawlers.iter().flatten() {
+            if entry.trim().is_empty() {
+                continue;
+            }
+            let url = crate::firehose_service::crawler_url(entry);
+            check_http_url(&url).map_err(|m| invalid("crawlers", m))?;
+            crawlers.push(url);
+        }
+        Ok(crate::firehose_service::FirehoseSettings {
+            retention,
+            buffer_events,
+            buffer_bytes,
+            crawlers,
+            ..defaults
         })
     }
 }

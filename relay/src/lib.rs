@@ -9,6 +9,8 @@
 //!   (`relay serve`).
 //! - [`xrpc`]: `/xrpc/*` routing and thin handlers, one module per NSID group; [`auth`]:
 //!   credential extractors; [`error`]: [`ApiError`], the only place errors meet the wire.
+//! - [`firehose_service`]: firehose settings, `requestCrawl` over the SSRF-guarded client,
+//!   retention pruning and crawler tasks (`subscribeRepos` itself: `xrpc/subscribe.rs`).
 //! - [`proxy`]: service proxying (`atproto-proxy`, default AppView) for methods not served here.
 //! - [`commands`]: the `relay serve` and `relay plc serve` subcommands.
 //! - [`plc_directory`]: the did:plc directory API (`relay plc serve`) and a client for any
@@ -23,6 +25,7 @@ pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod firehose_service;
 pub mod handle_resolver;
 pub mod lexicons;
 pub mod plc_directory;

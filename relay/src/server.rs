@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
+use firehose::Firehose;
 use identity::HandleResolver;
 use pds::{Pds, PdsConfig, PdsDeps};
 
@@ -49,6 +50,7 @@ struct Inner {
     plc: PlcClient,
     handles: Arc<dyn HandleResolver>,
     pds: Arc<Pds>,
+    firehose: Arc<Firehose>,
     proxy_endpoints: crate::proxy::EndpointCache,
 }
 
@@ -115,6 +117,11 @@ impl AppState {
         pds: Arc<Pds>,
     ) -> AppState {
         let handles = Arc::new(NetHandleResolver::new(http.clone()));
+        let firehose = Arc::new(Firehose::new(
+            pds.events().clone(),
+            pds.subscribe_events(),
+            config.firehose.firehose_config(),
+        ));
         AppState {
             inner: Arc::new(Inner {
                 config,
@@ -123,6 +130,7 @@ impl AppState {
                 plc,
                 handles,
                 pds,
+                firehose,
                 proxy_endpoints: crate::proxy::EndpointCache::default(),
             }),
         }
@@ -131,6 +139,11 @@ impl AppState {
     /// The use cases.
     pub fn pds(&self) -> &Pds {
         &self.inner.pds
+    }
+
+    /// The firehose (`com.atproto.sync.subscribeRepos`).
+    pub fn firehose(&self) -> &Arc<Firehose> {
+        &self.inner.firehose
     }
 
     /// The PLC directory client.
@@ -209,6 +222,9 @@ pub enum ServeError {
     /// The server failed while running.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    /// The firehose could not start (its sequencer log is unreadable).
+    #[error("cannot start the firehose: {0}")]
+    Firehose(#[from] pds::ports::StoreError),
 }
 
 /// Request headers atproto clients send cross-origin (the preflight mirrors what is asked, as the
@@ -354,8 +370,18 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     );
     let state = AppState::open(config, secrets).await?;
     let sweeper = tokio::spawn(sweep_temp_blobs(state.clone()));
-    run(listener, app(state), shutdown_signal()).await?;
+    let firehose_tasks = crate::firehose_service::spawn_background(&state).await?;
+    let firehose = state.firehose().clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Subscribers get a close frame instead of a dropped connection.
+        firehose.close();
+    };
+    run(listener, app(state), shutdown).await?;
     sweeper.abort();
+    for task in firehose_tasks {
+        task.abort();
+    }
     tracing::info!("relay stopped");
     Ok(())
 }

@@ -21,7 +21,8 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use pds::ports::{EventStore, Seq, StoredEvent};
+use data_model::Value;
+use pds::ports::{EventKind, EventStore, Seq, StoredEvent};
 use tokio::sync::watch;
 
 use crate::frame::event_frame;
@@ -38,9 +39,20 @@ pub struct RingLimits {
     pub max_bytes: usize,
 }
 
+/// A framed event for [`Hub::push`].
+#[derive(Debug, Clone)]
+pub struct RingFrame {
+    /// Its `seq`.
+    pub seq: Seq,
+    /// The account it is about (so an account deletion can drop the account's frames).
+    pub did: Box<str>,
+    /// The frame bytes.
+    pub frame: Bytes,
+}
+
 #[derive(Debug)]
 struct Ring {
-    entries: VecDeque<(Seq, Bytes)>,
+    entries: VecDeque<RingFrame>,
     bytes: usize,
     /// Every event with `seq <= evicted_through` is not (or no longer) in the ring.
     evicted_through: Seq,
@@ -111,24 +123,24 @@ impl Hub {
 
     /// Appends frames (in `seq` order, each greater than the head), evicting the oldest beyond
     /// the limits, then wakes the readers.
-    pub fn push(&self, frames: Vec<(Seq, Bytes)>) {
-        let Some(last) = frames.last().map(|f| f.0) else {
+    pub fn push(&self, frames: Vec<RingFrame>) {
+        let Some(last) = frames.last().map(|f| f.seq) else {
             return;
         };
         if let Ok(mut ring) = self.ring.write() {
-            for (seq, frame) in frames {
-                if ring.entries.back().is_some_and(|b| b.0 >= seq) {
+            for f in frames {
+                if ring.entries.back().is_some_and(|b| b.seq >= f.seq) {
                     continue; // never out of order; a duplicate read is dropped
                 }
-                ring.bytes += frame.len();
-                ring.entries.push_back((seq, frame));
+                ring.bytes += f.frame.len();
+                ring.entries.push_back(f);
                 while ring.entries.len() > 1
                     && (ring.entries.len() > self.limits.max_events
                         || ring.bytes > self.limits.max_bytes)
                 {
-                    if let Some((s, f)) = ring.entries.pop_front() {
-                        ring.bytes -= f.len();
-                        ring.evicted_through = s;
+                    if let Some(old) = ring.entries.pop_front() {
+                        ring.bytes -= old.frame.len();
+                        ring.evicted_through = old.seq;
                     }
                 }
             }
@@ -151,8 +163,31 @@ impl Hub {
         if pos < ring.evicted_through {
             return Read::Evicted;
         }
-        let start = ring.entries.partition_point(|e| e.0 <= pos);
-        Read::Frames(ring.entries.range(start..).take(max).cloned().collect())
+        let start = ring.entries.partition_point(|e| e.seq <= pos);
+        Read::Frames(
+            ring.entries
+                .range(start..)
+                .take(max)
+                .map(|e| (e.seq, e.frame.clone()))
+                .collect(),
+        )
+    }
+
+    /// Drops the frames of `did` older than `before` (its account was deleted: as in the
+    /// database, only the tombstone stays replayable, checklist #102). Readers already past
+    /// them are unaffected; the ring's holes mirror the database's.
+    pub fn forget_account(&self, did: &str, before: Seq) {
+        if let Ok(mut ring) = self.ring.write() {
+            let mut freed = 0;
+            ring.entries.retain(|e| {
+                let drop = e.seq < before && &*e.did == did;
+                if drop {
+                    freed += e.frame.len();
+                }
+                !drop
+            });
+            ring.bytes -= freed;
+        }
     }
 
     /// (events, bytes) currently held.
@@ -161,6 +196,15 @@ impl Hub {
             .read()
             .map_or((0, 0), |r| (r.entries.len(), r.bytes))
     }
+}
+
+/// Whether a stored row is an account-deletion tombstone (`#account` with status `deleted`).
+fn is_tombstone(row: &StoredEvent) -> bool {
+    row.kind == EventKind::Account
+        && matches!(
+            data_model::cbor::decode(&row.event),
+            Ok(Value::Map(m)) if matches!(m.get("status"), Some(Value::String(s)) if s == "deleted")
+        )
 }
 
 /// Frames a stored row; a row that cannot be framed (corrupt body) is logged and skipped, so
@@ -194,12 +238,21 @@ pub(crate) async fn run_tailer(
             Ok(rows) => {
                 backoff = Duration::from_millis(100);
                 let full = rows.len() == TAIL_PAGE;
-                let frames: Vec<(Seq, Bytes)> = rows
+                for tomb in rows.iter().filter(|r| is_tombstone(r)) {
+                    h.forget_account(tomb.did.as_str(), tomb.seq);
+                }
+                let frames: Vec<RingFrame> = rows
                     .iter()
-                    .filter_map(|r| frame_row(r).map(|f| (r.seq, f)))
+                    .filter_map(|r| {
+                        frame_row(r).map(|frame| RingFrame {
+                            seq: r.seq,
+                            did: r.did.as_str().into(),
+                            frame,
+                        })
+                    })
                     .collect();
                 // Skipped rows still advance the head so the tailer does not re-read them.
-                match (frames.last().map(|f| f.0), rows.last().map(|r| r.seq)) {
+                match (frames.last().map(|f| f.seq), rows.last().map(|r| r.seq)) {
                     (Some(fl), Some(rl)) if fl == rl => h.push(frames),
                     (_, Some(rl)) => {
                         h.push(frames);
@@ -239,8 +292,12 @@ pub(crate) async fn run_tailer(
 mod tests {
     use super::*;
 
-    fn f(n: usize) -> Bytes {
-        Bytes::from(vec![0u8; n])
+    fn f(seq: Seq, n: usize) -> RingFrame {
+        RingFrame {
+            seq,
+            did: if seq % 2 == 0 { "did:a" } else { "did:b" }.into(),
+            frame: Bytes::from(vec![0u8; n]),
+        }
     }
 
     #[test]
@@ -254,12 +311,12 @@ mod tests {
         );
         assert!(matches!(hub.read_after(9, 10), Read::Evicted));
         assert!(matches!(hub.read_after(10, 10), Read::Frames(v) if v.is_empty()));
-        hub.push(vec![(11, f(1)), (12, f(1)), (14, f(1))]);
+        hub.push(vec![f(11, 1), f(12, 1), f(14, 1)]);
         let Read::Frames(v) = hub.read_after(11, 10) else {
             panic!()
         };
         assert_eq!(v.iter().map(|x| x.0).collect::<Vec<_>>(), [12, 14]);
-        hub.push(vec![(15, f(1))]);
+        hub.push(vec![f(15, 1)]);
         assert_eq!(hub.usage(), (3, 3));
         assert!(
             matches!(hub.read_after(10, 10), Read::Evicted),
@@ -267,11 +324,22 @@ mod tests {
         );
         assert!(matches!(hub.read_after(11, 10), Read::Frames(v) if v.len() == 3));
         // Byte limit: a big frame evicts older ones, but is itself kept.
-        hub.push(vec![(16, f(5000))]);
+        hub.push(vec![f(16, 5000)]);
         assert_eq!(hub.usage(), (1, 5000));
         assert_eq!(hub.head(), 16);
         // Duplicates and out-of-order frames are dropped.
-        hub.push(vec![(16, f(1)), (3, f(1))]);
+        hub.push(vec![f(16, 1), f(3, 1)]);
         assert_eq!(hub.usage(), (1, 5000));
+        hub.push(vec![f(17, 10), f(18, 10), f(20, 10)]);
+        hub.forget_account("did:a", 20);
+        let Read::Frames(v) = hub.read_after(16, 10) else {
+            panic!()
+        };
+        assert_eq!(
+            v.iter().map(|x| x.0).collect::<Vec<_>>(),
+            [17, 20],
+            "did:a's 18 dropped, its tombstone 20 kept"
+        );
+        assert_eq!(hub.usage(), (2, 20));
     }
 }

@@ -45,7 +45,7 @@ use tokio::sync::{OnceCell, watch};
 
 pub use crawler::{CrawlRequester, CrawlerConfig, spawn_crawlers};
 pub use frame::{DecodedFrame, FrameError, decode_frame, error_frame, event_frame, info_frame};
-pub use hub::{Hub, RingLimits};
+pub use hub::{Hub, RingFrame, RingLimits};
 pub use subscription::{Closed, Subscription};
 
 /// Firehose settings.

@@ -19,6 +19,7 @@ pub mod extract;
 mod identity;
 mod repo;
 mod server;
+mod subscribe;
 mod sync;
 
 use std::fmt::Display;
@@ -81,6 +82,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .merge(server::routes())
         .merge(repo::routes())
         .merge(sync::routes())
+        .merge(subscribe::routes())
         .merge(identity::routes())
         .merge(actor::routes())
         .merge(admin::routes())

@@ -4,6 +4,7 @@
 
 mod common;
 mod config;
+mod firehose;
 mod http_basics;
 mod pds_flow;
 mod plc_directory;

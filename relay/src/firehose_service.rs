@@ -1,0 +1,144 @@
+//! The relay's firehose wiring: settings ([`FirehoseSettings`], read by [`crate::config`]), the
+//! `requestCrawl` sender over the SSRF-guarded client ([`HttpCrawlRequester`]), and the
+//! background tasks `relay serve` runs ([`spawn_background`]: retention pruning and crawlers).
+//! The WebSocket endpoint itself is in `xrpc/subscribe.rs`; the stream logic is the `firehose`
+//! crate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use firehose::{CrawlRequester, CrawlerConfig, FirehoseConfig, RingLimits};
+
+use crate::server::AppState;
+use crate::ssrf::SafeClient;
+
+/// Default retention window (`firehose_retention`): 72 hours.
+pub const DEFAULT_RETENTION: &str = "72h";
+/// Default live buffer, in events (`firehose_buffer_events`).
+pub const DEFAULT_BUFFER_EVENTS: usize = 10_000;
+/// Default live buffer, in bytes (`firehose_buffer_bytes`): 64 MiB.
+pub const DEFAULT_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+
+/// Firehose settings. The first four come from the config file / environment; the timeouts
+/// are fixed defaults that tests may shorten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirehoseSettings {
+    /// How long events stay replayable (`firehose_retention`, e.g. `72h`, `7d`, `30d`, `90d`).
+    pub retention: Duration,
+    /// Live buffer shared by all subscribers, in events: a live subscriber further behind
+    /// gets `ConsumerTooSlow` (`firehose_buffer_events`).
+    pub buffer_events: usize,
+    /// Live buffer, in bytes (`firehose_buffer_bytes`).
+    pub buffer_bytes: usize,
+    /// Relay base URLs sent `requestCrawl` (`crawlers`).
+    pub crawlers: Vec<String>,
+    /// How often a ping is sent to each subscriber.
+    pub ping_interval: Duration,
+    /// A subscriber that sends nothing (not even a pong) for this long is disconnected.
+    pub idle_timeout: Duration,
+    /// A subscriber whose socket does not take one batch of frames within this is
+    /// disconnected.
+    pub send_timeout: Duration,
+    /// How often old events are pruned.
+    pub prune_interval: Duration,
+}
+
+impl Default for FirehoseSettings {
+    fn default() -> Self {
+        FirehoseSettings {
+            retention: firehose::DEFAULT_RETENTION,
+            buffer_events: DEFAULT_BUFFER_EVENTS,
+            buffer_bytes: DEFAULT_BUFFER_BYTES,
+            crawlers: Vec::new(),
+            ping_interval: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(90),
+            send_timeout: Duration::from_secs(60),
+            prune_interval: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+impl FirehoseSettings {
+    /// The `firehose` crate's configuration.
+    pub fn firehose_config(&self) -> FirehoseConfig {
+        FirehoseConfig {
+            retention: self.retention,
+            ring: RingLimits {
+                max_events: self.buffer_events,
+                max_bytes: self.buffer_bytes,
+            },
+            ..FirehoseConfig::default()
+        }
+    }
+}
+
+/// Normalises a crawler entry: a bare host gets `https://`; no trailing slash.
+pub fn crawler_url(entry: &str) -> String {
+    let entry = entry.trim().trim_end_matches('/');
+    if entry.contains("://") {
+        entry.to_owned()
+    } else {
+        format!("https://{entry}")
+    }
+}
+
+/// Sends `com.atproto.sync.requestCrawl` through the SSRF-guarded client (10 s timeout).
+#[derive(Debug, Clone)]
+pub struct HttpCrawlRequester {
+    http: SafeClient,
+}
+
+impl HttpCrawlRequester {
+    /// A requester over `http`.
+    pub fn new(http: SafeClient) -> HttpCrawlRequester {
+        HttpCrawlRequester { http }
+    }
+}
+
+#[async_trait]
+impl CrawlRequester for HttpCrawlRequester {
+    async fn request_crawl(&self, service: &str, hostname: &str) -> Result<(), String> {
+        let url = format!("{service}/xrpc/com.atproto.sync.requestCrawl");
+        let res = self
+            .http
+            .post(&url)
+            .map_err(|e| e.to_string())?
+            .timeout(Duration::from_secs(10))
+            .json(&serde_json::json!({ "hostname": hostname }))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if res.status().is_success() {
+            Ok(())
+        } else {
+            let status = res.status();
+            let body = res.text().await.unwrap_or_default();
+            Err(format!(
+                "{status}: {}",
+                body.chars().take(200).collect::<String>()
+            ))
+        }
+    }
+}
+
+/// Starts the firehose hub, retention pruning (now and every `prune_interval`) and one
+/// crawler task per configured relay. Returns the task handles (abort them on shutdown).
+pub async fn spawn_background(
+    state: &AppState,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, pds::ports::StoreError> {
+    let settings = &state.config().firehose;
+    let firehose = state.firehose().clone();
+    let head = firehose.watch_head().await?;
+    let mut tasks = vec![tokio::spawn(firehose::run_pruner(
+        firehose,
+        settings.prune_interval,
+    ))];
+    if !settings.crawlers.is_empty() {
+        let config = CrawlerConfig::new(settings.crawlers.clone(), state.config().hostname.clone());
+        let client: Arc<dyn CrawlRequester> =
+            Arc::new(HttpCrawlRequester::new(state.http().clone()));
+        tasks.extend(firehose::spawn_crawlers(&config, client, &head));
+    }
+    Ok(tasks)
+}

@@ -1,0 +1,197 @@
+//! `com.atproto.sync.subscribeRepos`: the firehose over WebSocket (checklist H).
+//!
+//! The HTTP side: `GET` with `Upgrade: websocket` is upgraded; other methods get
+//! `405 InvalidRequest`, a `GET` without the upgrade `426 InvalidRequest`, and a non-integer
+//! `cursor` `400 InvalidRequest`, all as XRPC JSON (checklist #70).
+//!
+//! The WebSocket side: every frame the [`firehose::Subscription`] yields is sent as one binary
+//! message. Cursor errors (`FutureCursor`) and `ConsumerTooSlow` are sent as error frames and
+//! followed by a close (#73, #77, #80). Frames from the client are read and ignored (#74); any
+//! of them (pongs included) counts as a sign of life. A ping goes out every `ping_interval`; a
+//! client silent for `idle_timeout`, or whose socket does not take a batch within
+//! `send_timeout`, is disconnected.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// The route.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/xrpc/com.atproto.sync.subscribeRepos",
+        any(subscribe_repos),
+    )
+}
+
+/// Largest message accepted from a client (clients have nothing to say; frames are ignored).
+const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+/// How long the final error or close frame may take to send.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Deserialize)]
+struct Params {
+    cursor: Option<String>,
+}
+
+async fn subscribe_repos(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if method != Method::GET {
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "InvalidRequest",
+            format!("Incorrect HTTP method ({method}) expected GET"),
+        )
+        .with_header(header::ALLOW, HeaderValue::from_static("GET"))
+        .into_response();
+    }
+    let cursor = match params.cursor.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(c) => match c.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                return ApiError::invalid_request("cursor must be an integer").into_response();
+            }
+        },
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            let wants_upgrade = headers
+                .get(header::UPGRADE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+            let status = if wants_upgrade {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::UPGRADE_REQUIRED
+            };
+            return ApiError::new(
+                status,
+                "InvalidRequest",
+                format!("com.atproto.sync.subscribeRepos is a WebSocket endpoint: {rejection}"),
+            )
+            .with_header(header::UPGRADE, HeaderValue::from_static("websocket"))
+            .into_response();
+        }
+    };
+    ws.max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_failed_upgrade(|e| tracing::debug!(error = %e, "subscribeRepos upgrade failed"))
+        .on_upgrade(move |socket| stream(socket, state, cursor))
+}
+
+/// Sends one message, bounded by `limit`; `false` if the client is gone or too slow.
+async fn send(
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    msg: Message,
+    limit: Duration,
+) -> bool {
+    matches!(
+        tokio::time::timeout(limit, sink.send(msg)).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn close(sink: &mut futures::stream::SplitSink<WebSocket, Message>, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = send(sink, Message::Close(Some(frame)), CLOSE_TIMEOUT).await;
+}
+
+async fn stream(socket: WebSocket, state: AppState, cursor: Option<i64>) {
+    let settings = state.config().firehose.clone();
+    let (mut sink, mut incoming) = socket.split();
+    let mut sub = match state.firehose().subscribe(cursor).await {
+        Ok(sub) => sub,
+        Err(e) => {
+            if matches!(e, firehose::SubscribeError::Store(_)) {
+                tracing::error!(error = %e, "subscribeRepos cannot start");
+            }
+            let _ = send(&mut sink, Message::Binary(e.frame()), CLOSE_TIMEOUT).await;
+            close(&mut sink, 1000, "").await;
+            return;
+        }
+    };
+
+    // The reader: ignores content, notes the last sign of life, ends on close or error.
+    let (seen_tx, seen_rx) = watch::channel(Instant::now());
+    let mut reader = tokio::spawn(async move {
+        while let Some(msg) = incoming.next().await {
+            match msg {
+                Ok(Message::Close(_)) | Err(_) => break,
+                Ok(_) => {
+                    seen_tx.send_replace(Instant::now());
+                }
+            }
+        }
+    });
+
+    let mut ping = tokio::time::interval_at(
+        Instant::now() + settings.ping_interval,
+        settings.ping_interval,
+    );
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut out: Vec<Bytes> = Vec::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut reader => break, // the client closed or the socket failed
+            _ = ping.tick() => {
+                if seen_rx.borrow().elapsed() > settings.idle_timeout {
+                    close(&mut sink, 1001, "idle timeout").await;
+                    break;
+                }
+                if !send(&mut sink, Message::Ping(Bytes::new()), settings.send_timeout).await {
+                    break;
+                }
+            }
+            next = sub.next_batch(&mut out) => match next {
+                Ok(()) => {
+                    let ok = tokio::time::timeout(settings.send_timeout, async {
+                        for frame in out.drain(..) {
+                            sink.feed(Message::Binary(frame)).await?;
+                        }
+                        sink.flush().await
+                    })
+                    .await;
+                    if !matches!(ok, Ok(Ok(()))) {
+                        tracing::debug!("subscribeRepos client too slow to take a batch or gone");
+                        break;
+                    }
+                }
+                Err(closed) => {
+                    if let firehose::Closed::Store(e) = &closed {
+                        tracing::error!(error = %e, "subscribeRepos cannot read the sequencer log");
+                    }
+                    if let Some(frame) = closed.frame() {
+                        let _ = send(&mut sink, Message::Binary(frame), CLOSE_TIMEOUT).await;
+                    }
+                    close(&mut sink, if matches!(closed, firehose::Closed::Shutdown) { 1001 } else { 1000 }, "").await;
+                    break;
+                }
+            },
+        }
+    }
+    reader.abort();
+}

@@ -1,0 +1,776 @@
+//! `com.atproto.sync.subscribeRepos` over a real WebSocket against a real server: HTTP rules
+//! (405/426/400), every event of an account's life in order and verified (commit signature,
+//! `since`/`prevData` chain, sync-1.1 inversion), cursor replay after a reconnect, FutureCursor,
+//! ConsumerTooSlow, junk from the client ignored, idle timeout, and replay across a restart
+//! (checklist #70-#94, #96-#104).
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use data_model::{Cid, Value};
+use firehose::{DecodedFrame, decode_frame};
+use futures::{SinkExt, StreamExt};
+use repo::blockstore::BlockMap;
+use repo::commit::Commit;
+use repo::mst::{RecordOp, verify_inversion};
+use serde_json::json;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::common::{Server, TestRelay, send};
+use crate::pds_flow::{create_account, ok, post};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
+
+#[derive(Debug)]
+enum Got {
+    Frame(Box<DecodedFrame>),
+    Closed(Option<u16>),
+    Timeout,
+}
+
+async fn connect(server: &Server, cursor: Option<i64>) -> Ws {
+    let q = cursor.map(|c| format!("?cursor={c}")).unwrap_or_default();
+    let url = format!(
+        "ws://{}/xrpc/com.atproto.sync.subscribeRepos{q}",
+        server.addr
+    );
+    let (s, resp) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connect");
+    assert_eq!(resp.status().as_u16(), 101);
+    Ws(s)
+}
+
+impl Ws {
+    async fn next(&mut self, wait: Duration) -> Got {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.0.next()).await {
+                Err(_) => return Got::Timeout,
+                Ok(None) => return Got::Closed(None),
+                Ok(Some(Err(_))) => return Got::Closed(None),
+                Ok(Some(Ok(Message::Binary(b)))) => {
+                    let f = decode_frame(&b).unwrap_or_else(|e| panic!("frame per spec: {e}"));
+                    return Got::Frame(Box::new(f));
+                }
+                Ok(Some(Ok(Message::Close(c)))) => {
+                    return Got::Closed(c.map(|c| u16::from(c.code)));
+                }
+                Ok(Some(Ok(Message::Text(t)))) => panic!("text frame from the server: {t}"),
+                Ok(Some(Ok(_))) => {} // ping/pong
+            }
+        }
+    }
+
+    async fn frames(&mut self, n: usize) -> Vec<DecodedFrame> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            match self.next(WAIT).await {
+                Got::Frame(f) => out.push(*f),
+                other => panic!("after {} of {n} frames: {other:?} ({out:?})", out.len()),
+            }
+        }
+        out
+    }
+
+    async fn quiet(&mut self, wait: Duration) {
+        match self.next(wait).await {
+            Got::Timeout => {}
+            other => panic!("expected nothing, got {other:?}"),
+        }
+    }
+}
+
+fn map(f: &DecodedFrame) -> &std::collections::BTreeMap<String, Value> {
+    f.body.as_map().expect("body map")
+}
+
+fn link(v: Option<&Value>) -> Option<Cid> {
+    match v {
+        Some(Value::Link(c)) => Some(*c),
+        _ => None,
+    }
+}
+
+/// What a subscriber knows per repo: the last rev and MST root, and the signing key.
+#[derive(Default)]
+struct Chains {
+    last: HashMap<String, (String, Cid)>,
+    keys: HashMap<String, crypto::PublicKey>,
+}
+
+impl Chains {
+    async fn key(&mut self, relay: &TestRelay, did: &str) -> crypto::PublicKey {
+        if let Some(k) = self.keys.get(did) {
+            return k.clone();
+        }
+        let doc = relay
+            .state
+            .plc()
+            .document(&did.parse().expect("did"))
+            .await
+            .expect("doc");
+        let mk = doc["verificationMethod"][0]["publicKeyMultibase"]
+            .as_str()
+            .expect("key");
+        let key = crypto::PublicKey::from_multikey(mk).expect("multikey");
+        self.keys.insert(did.to_owned(), key.clone());
+        key
+    }
+
+    /// Checks one `#commit` the way a relay does (checklist #82-#88, #94).
+    async fn check_commit(&mut self, relay: &TestRelay, f: &DecodedFrame) -> Vec<RecordOp> {
+        let m = map(f);
+        let keys: BTreeSet<&str> = m.keys().map(String::as_str).collect();
+        let mut want: BTreeSet<&str> = [
+            "seq", "repo", "commit", "rev", "since", "blocks", "ops", "rebase", "tooBig", "blobs",
+            "time",
+        ]
+        .into_iter()
+        .collect();
+        if m.contains_key("prevData") {
+            want.insert("prevData");
+        }
+        assert_eq!(keys, want, "#commit field set (checklist #82)");
+        assert_eq!(m["rebase"], Value::Bool(false));
+        assert_eq!(m["tooBig"], Value::Bool(false));
+        assert_eq!(m["blobs"], Value::List(Vec::new()));
+        let repo = f.str_field("repo").expect("repo").to_owned();
+        let rev = f.str_field("rev").expect("rev").to_owned();
+        f.str_field("time")
+            .expect("time")
+            .parse::<syntax::Datetime>()
+            .expect("time is a datetime (checklist #94)");
+        let commit_cid = link(m.get("commit")).expect("commit link");
+        let Value::Bytes(car) = &m["blocks"] else {
+            panic!("blocks bytes")
+        };
+        assert!(car.len() <= 2_000_000);
+        let reader = repo::car::CarReader::new(car.as_slice()).expect("CAR");
+        assert_eq!(reader.roots(), [commit_cid], "CAR root is the commit");
+        let mut blocks = BlockMap::new();
+        for b in reader {
+            let (cid, bytes) = b.expect("block");
+            blocks.insert(cid, bytes);
+        }
+        let commit =
+            Commit::decode(blocks.get(&commit_cid).expect("commit block")).expect("commit");
+        commit
+            .verify(&self.key(relay, &repo).await)
+            .expect("signature (checklist #85)");
+        assert_eq!(commit.rev().as_str(), rev);
+        assert_eq!(commit.did().as_str(), repo);
+        let prev = self.last.get(&repo).cloned();
+        match (&prev, m.get("since")) {
+            (Some((r, _)), Some(Value::String(s))) => assert_eq!(s, r, "since = previous rev"),
+            (None, Some(Value::Null)) => {}
+            (p, s) => panic!("since {s:?} after {p:?}"),
+        }
+        let prev_data = link(m.get("prevData"));
+        assert_eq!(
+            prev_data,
+            prev.as_ref().map(|p| p.1),
+            "prevData = previous data (#83)"
+        );
+        let Value::List(ops) = &m["ops"] else {
+            panic!("ops list")
+        };
+        let mut record_ops = Vec::new();
+        for op in ops {
+            let o = op.as_map().expect("op map");
+            let action = match &o["action"] {
+                Value::String(s) => s.as_str(),
+                other => panic!("action {other:?}"),
+            };
+            let path = match &o["path"] {
+                Value::String(s) => s.clone(),
+                other => panic!("path {other:?}"),
+            };
+            let cid = link(o.get("cid"));
+            let prev = link(o.get("prev"));
+            match action {
+                "create" => assert!(cid.is_some() && !o.contains_key("prev"), "{o:?}"),
+                "update" => assert!(cid.is_some() && prev.is_some(), "{o:?}"),
+                "delete" => assert!(o["cid"] == Value::Null && prev.is_some(), "{o:?}"),
+                other => panic!("action {other}"),
+            }
+            record_ops.push(RecordOp {
+                path,
+                old: prev,
+                new: cid,
+            });
+        }
+        if let Some(pd) = prev_data {
+            verify_inversion(&blocks, commit.data(), &record_ops, &pd)
+                .expect("inverting the ops gives prevData (checklist #83)");
+        }
+        self.last.insert(repo, (rev, *commit.data()));
+        record_ops
+    }
+}
+
+fn kinds(frames: &[DecodedFrame]) -> Vec<&str> {
+    frames
+        .iter()
+        .map(|f| f.t.as_deref().unwrap_or("ERROR"))
+        .collect()
+}
+
+fn assert_consecutive(frames: &[DecodedFrame]) {
+    let seqs: Vec<i64> = frames.iter().map(|f| f.seq().expect("seq")).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "gap-free seqs: {seqs:?}"
+    );
+}
+
+async fn write(
+    relay: &TestRelay,
+    token: &str,
+    nsid: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    ok(post(relay, nsid, Some(token), body).await)
+}
+
+fn admin_auth() -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("admin:admin-secret")
+    )
+}
+
+async fn takedown(relay: &TestRelay, did: &str, applied: bool) {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/xrpc/com.atproto.admin.updateSubjectStatus")
+        .header("content-type", "application/json")
+        .header("authorization", admin_auth())
+        .body(Body::from(
+            json!({
+                "subject": {"$type": "com.atproto.admin.defs#repoRef", "did": did},
+                "takedown": {"applied": applied, "ref": "t-1"},
+            })
+            .to_string(),
+        ))
+        .unwrap();
+    ok(send(&relay.app, req).await);
+}
+
+/// Checklist #70: only a GET upgrade is served.
+#[tokio::test]
+async fn http_rules() {
+    let relay = TestRelay::start(&[]).await;
+    let path = "/xrpc/com.atproto.sync.subscribeRepos";
+    let r = send(&relay.app, Request::post(path).body(Body::empty()).unwrap()).await;
+    r.assert_xrpc_error(405, "InvalidRequest");
+    let r = send(&relay.app, Request::get(path).body(Body::empty()).unwrap()).await;
+    r.assert_xrpc_error(426, "InvalidRequest");
+    let r = send(
+        &relay.app,
+        Request::get(format!("{path}?cursor=abc"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    r.assert_xrpc_error(400, "InvalidRequest");
+}
+
+/// Every event of accounts' lives, received live and verified, then replayed with a cursor
+/// after a disconnect: exactly the missed events (checklist #76, #78, #82-#92, #96-#104).
+#[tokio::test]
+async fn lifecycle_events_live_verified_and_replayed() {
+    let relay = TestRelay::start(&[("RELAY_ADMIN_PASSWORD", "admin-secret")]).await;
+    let server = Server::start(relay.app.clone()).await;
+    let mut live = connect(&server, None).await;
+    live.quiet(Duration::from_millis(200)).await;
+    let mut chains = Chains::default();
+
+    // createAccount: #identity, #account, #commit (empty, first rev), #sync (checklist #98).
+    let alice = create_account(&relay, "alice.test").await;
+    let f = live.frames(4).await;
+    assert_eq!(kinds(&f), ["#identity", "#account", "#commit", "#sync"]);
+    assert_consecutive(&f);
+    assert_eq!(f[0].str_field("did"), Some(alice.did.as_str()));
+    assert_eq!(f[0].str_field("handle"), Some("alice.test"));
+    assert_eq!(map(&f[1])["active"], Value::Bool(true));
+    assert!(!map(&f[1]).contains_key("status"));
+    let ops = chains.check_commit(&relay, &f[2]).await;
+    assert!(ops.is_empty(), "first commit is empty (checklist #87)");
+    // #sync: a CAR with only the commit block, rev matching (checklist #88).
+    let Value::Bytes(car) = &map(&f[3])["blocks"] else {
+        panic!("blocks")
+    };
+    let reader = repo::car::CarReader::new(car.as_slice()).expect("CAR");
+    let root = reader.roots()[0];
+    let blocks: Vec<_> = reader.map(|b| b.expect("block")).collect();
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0].0, root);
+    assert_eq!(root, link(map(&f[2]).get("commit")).expect("commit"));
+    assert_eq!(f[3].str_field("rev"), f[2].str_field("rev"));
+    assert!(car.len() <= 10_000);
+    for frame in &f {
+        assert!(
+            !map(frame).contains_key("$type"),
+            "no $type (checklist #72)"
+        );
+    }
+    let last_seen = f[3].seq().expect("seq");
+    let alice_at_cursor = chains.last.get(&alice.did).cloned().expect("alice's chain");
+
+    // Record writes: create, update, delete, and a multi-op applyWrites (checklist #84).
+    let created = write(
+        &relay,
+        &alice.access,
+        "com.atproto.repo.createRecord",
+        json!({"repo": alice.did, "collection": "app.bsky.feed.post", "rkey": "3kabc2222222a",
+               "record": {"$type": "app.bsky.feed.post", "text": "one", "createdAt": "2026-01-01T00:00:00Z"}}),
+    )
+    .await;
+    let updated = write(
+        &relay,
+        &alice.access,
+        "com.atproto.repo.putRecord",
+        json!({"repo": alice.did, "collection": "app.bsky.feed.post", "rkey": "3kabc2222222a",
+               "record": {"$type": "app.bsky.feed.post", "text": "two", "createdAt": "2026-01-01T00:00:00Z"}}),
+    )
+    .await;
+    write(
+        &relay,
+        &alice.access,
+        "com.atproto.repo.applyWrites",
+        json!({"repo": alice.did, "writes": [
+            {"$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.like", "rkey": "3kabc2222222b",
+             "value": {"$type": "app.bsky.feed.like", "createdAt": "2026-01-01T00:00:00Z",
+                       "subject": {"uri": created["uri"], "cid": updated["cid"]}}},
+            {"$type": "com.atproto.repo.applyWrites#delete", "collection": "app.bsky.feed.post", "rkey": "3kabc2222222a"},
+        ]}),
+    )
+    .await;
+    let f = live.frames(3).await;
+    assert_eq!(kinds(&f), ["#commit", "#commit", "#commit"]);
+    let ops = chains.check_commit(&relay, &f[0]).await;
+    assert_eq!(ops.len(), 1);
+    assert_eq!(
+        ops[0].new.map(|c| c.to_string()).as_deref(),
+        created["cid"].as_str()
+    );
+    let ops = chains.check_commit(&relay, &f[1]).await;
+    assert_eq!(
+        ops[0].old.map(|c| c.to_string()).as_deref(),
+        created["cid"].as_str(),
+        "update prev"
+    );
+    let ops = chains.check_commit(&relay, &f[2]).await;
+    assert_eq!(ops.len(), 2);
+
+    // A second account, a handle change, deactivation and activation, takedown and restore.
+    let bob = create_account(&relay, "bob.test").await;
+    let f = live.frames(4).await;
+    chains.check_commit(&relay, &f[2]).await;
+    write(
+        &relay,
+        &alice.access,
+        "com.atproto.identity.updateHandle",
+        json!({"handle": "alice2.test"}),
+    )
+    .await;
+    let f = live.frames(1).await;
+    assert_eq!(kinds(&f), ["#identity"]);
+    assert_eq!(
+        f[0].str_field("handle"),
+        Some("alice2.test"),
+        "checklist #90"
+    );
+
+    write(
+        &relay,
+        &bob.access,
+        "com.atproto.server.deactivateAccount",
+        json!({}),
+    )
+    .await;
+    let f = live.frames(1).await;
+    assert_eq!(kinds(&f), ["#account"]);
+    assert_eq!(map(&f[0])["active"], Value::Bool(false));
+    assert_eq!(f[0].str_field("status"), Some("deactivated"));
+    // No #commit for an inactive account (checklist #93).
+    let r = post(
+        &relay,
+        "com.atproto.repo.createRecord",
+        Some(&bob.access),
+        json!({"repo": bob.did, "collection": "app.bsky.feed.post",
+               "record": {"$type": "app.bsky.feed.post", "text": "x", "createdAt": "2026-01-01T00:00:00Z"}}),
+    )
+    .await;
+    assert!(!r.status.is_success());
+    write(
+        &relay,
+        &bob.access,
+        "com.atproto.server.activateAccount",
+        json!({}),
+    )
+    .await;
+    let f = live.frames(3).await;
+    assert_eq!(
+        kinds(&f),
+        ["#account", "#identity", "#sync"],
+        "activation (checklist #89, #104)"
+    );
+    assert_eq!(map(&f[0])["active"], Value::Bool(true));
+    assert_eq!(f[1].str_field("handle"), Some("bob.test"));
+    assert_eq!(
+        f[2].str_field("rev"),
+        chains.last.get(&bob.did).map(|l| l.0.as_str())
+    );
+
+    takedown(&relay, &bob.did, true).await;
+    takedown(&relay, &bob.did, false).await;
+    let f = live.frames(2).await;
+    assert_eq!(kinds(&f), ["#account", "#account"]);
+    assert_eq!(
+        f[0].str_field("status"),
+        Some("takendown"),
+        "checklist #103"
+    );
+    assert_eq!(map(&f[1])["active"], Value::Bool(true));
+
+    // Disconnect; meanwhile alice writes and bob deletes his account.
+    drop(live);
+    let mut missed_cids = Vec::new();
+    for i in 0..5 {
+        let out = write(
+            &relay,
+            &alice.access,
+            "com.atproto.repo.createRecord",
+            json!({"repo": alice.did, "collection": "app.bsky.feed.post",
+                   "record": {"$type": "app.bsky.feed.post", "text": format!("missed {i}"), "createdAt": "2026-01-01T00:00:00Z"}}),
+        )
+        .await;
+        missed_cids.push(out["cid"].as_str().unwrap().to_owned());
+    }
+    ok(post(
+        &relay,
+        "com.atproto.server.deleteAccount",
+        None,
+        json!({"did": bob.did, "password": "hunter2-password", "token": "x"}),
+    )
+    .await);
+
+    // Reconnect with the last cursor seen before the disconnect... the whole history since
+    // alice's creation, minus bob's events (deleted with his account, checklist #102).
+    let mut replay = connect(&server, Some(last_seen)).await;
+    let mut got = Vec::new();
+    loop {
+        match replay.next(Duration::from_millis(500)).await {
+            Got::Frame(f) => got.push(*f),
+            Got::Timeout => break,
+            Got::Closed(c) => panic!("closed {c:?}"),
+        }
+    }
+    let bob_events: Vec<&DecodedFrame> = got
+        .iter()
+        .filter(|f| {
+            f.str_field("did") == Some(bob.did.as_str())
+                || f.str_field("repo") == Some(bob.did.as_str())
+        })
+        .collect();
+    assert_eq!(
+        bob_events.len(),
+        1,
+        "only bob's tombstone is kept: {bob_events:?}"
+    );
+    assert_eq!(bob_events[0].t.as_deref(), Some("#account"));
+    assert_eq!(bob_events[0].str_field("status"), Some("deleted"));
+    assert_eq!(map(bob_events[0])["active"], Value::Bool(false));
+    let seqs: Vec<i64> = got.iter().map(|f| f.seq().expect("seq")).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "increasing: {seqs:?}");
+    assert!(
+        seqs[0] > last_seen,
+        "strictly after the cursor (checklist #78)"
+    );
+    // The last five alice commits are exactly the missed writes, verified.
+    let alice_commits: Vec<&DecodedFrame> = got
+        .iter()
+        .filter(|f| {
+            f.t.as_deref() == Some("#commit") && f.str_field("repo") == Some(alice.did.as_str())
+        })
+        .collect();
+    let mut replay_chains = Chains::default();
+    replay_chains
+        .last
+        .insert(alice.did.clone(), alice_at_cursor);
+    let mut created_cids = Vec::new();
+    for c in &alice_commits {
+        for op in replay_chains.check_commit(&relay, c).await {
+            if op.old.is_none() {
+                created_cids.push(op.new.expect("cid").to_string());
+            }
+        }
+    }
+    assert_eq!(created_cids[created_cids.len() - 5..], missed_cids[..]);
+    // Only the message types of sync 1.1 appear (checklist #92).
+    for f in &got {
+        assert!(
+            matches!(
+                f.t.as_deref(),
+                Some("#commit" | "#sync" | "#identity" | "#account")
+            ),
+            "{:?}",
+            f.t
+        );
+    }
+    server.stop().await;
+}
+
+/// Checklist #73, #77: a future cursor gets one error frame, then the socket closes.
+#[tokio::test]
+async fn future_cursor_error_frame_then_close() {
+    let relay = TestRelay::start(&[]).await;
+    let server = Server::start(relay.app.clone()).await;
+    create_account(&relay, "alice.test").await;
+    let mut ws = connect(&server, Some(1_000_000)).await;
+    let Got::Frame(f) = ws.next(WAIT).await else {
+        panic!("error frame")
+    };
+    assert_eq!(f.op, -1);
+    assert_eq!(f.t, None);
+    assert_eq!(f.str_field("error"), Some("FutureCursor"));
+    assert!(matches!(ws.next(WAIT).await, Got::Closed(_)));
+    // Exactly at the head: accepted, nothing to replay, then live (checklist #76).
+    let head = relay.state.firehose().head().await.expect("head");
+    let mut ws = connect(&server, Some(head)).await;
+    ws.quiet(Duration::from_millis(300)).await;
+    // cursor=0: the whole window (checklist #79).
+    let mut ws0 = connect(&server, Some(0)).await;
+    let f = ws0.frames(4).await;
+    assert_eq!(f[0].seq(), Some(1));
+    assert_eq!(kinds(&f), ["#identity", "#account", "#commit", "#sync"]);
+    server.stop().await;
+}
+
+/// Checklist #74: frames from the client are ignored; the stream goes on.
+#[tokio::test]
+async fn client_frames_are_ignored() {
+    let relay = TestRelay::start(&[]).await;
+    let server = Server::start(relay.app.clone()).await;
+    let mut ws = connect(&server, None).await;
+    ws.0.send(Message::Text("hello".into()))
+        .await
+        .expect("text");
+    ws.0.send(Message::Binary(vec![0xff, 0x00, 0x13].into()))
+        .await
+        .expect("binary");
+    create_account(&relay, "alice.test").await;
+    let f = ws.frames(4).await;
+    assert_eq!(kinds(&f), ["#identity", "#account", "#commit", "#sync"]);
+    server.stop().await;
+}
+
+/// Checklist #80: a subscriber that stops reading while the PDS writes heavily gets
+/// `ConsumerTooSlow` (once the socket drains) and is closed; memory stays bounded by the
+/// live buffer.
+#[tokio::test]
+async fn consumer_too_slow_over_websocket() {
+    let relay = TestRelay::start(&[("RELAY_FIREHOSE_BUFFER_EVENTS", "8")]).await;
+    let server = Server::start(relay.app.clone()).await;
+    let alice = create_account(&relay, "alice.test").await;
+    let mut ws = connect(&server, None).await;
+    let mut reader = connect(&server, None).await;
+    // ~30 MB of commits (records just under the 150 KiB JSON body limit): more than the socket
+    // buffers hold, so the server-side task blocks and falls out of the 8-event live buffer.
+    let big = "x".repeat(120_000);
+    let n = 250;
+    for i in 0..n {
+        write(
+            &relay,
+            &alice.access,
+            "com.atproto.repo.createRecord",
+            json!({"repo": alice.did, "collection": "com.example.blob", "rkey": format!("k{i}"),
+                   "record": {"$type": "com.example.blob", "data": big}}),
+        )
+        .await;
+        // The other subscriber keeps up the whole time.
+        let f = reader.frames(1).await;
+        assert_eq!(kinds(&f), ["#commit"]);
+    }
+    let (events, _) = relay.state.firehose().start().await.expect("hub").usage();
+    assert!(events <= 8);
+    let mut got_frames = 0;
+    loop {
+        match ws.next(WAIT).await {
+            Got::Frame(f) if f.op == 1 => got_frames += 1,
+            Got::Frame(f) => {
+                assert_eq!(f.str_field("error"), Some("ConsumerTooSlow"));
+                break;
+            }
+            other => panic!("after {got_frames} frames: {other:?}"),
+        }
+    }
+    assert!(got_frames < n, "{got_frames}");
+    assert!(matches!(ws.next(WAIT).await, Got::Closed(_)));
+    server.stop().await;
+}
+
+/// A relay over `config` with its own PLC directory server.
+async fn open_relay(
+    config: relay::Config,
+    secrets: relay::secrets::Secrets,
+    plc: Server,
+) -> TestRelay {
+    let state = relay::AppState::open_with(config, secrets, |c| {
+        c.password_cost = pds::PasswordCost::InsecureFastForTests;
+    })
+    .await
+    .unwrap();
+    TestRelay {
+        app: relay::app(state.clone()),
+        state,
+        _plc: plc,
+    }
+}
+
+async fn plc_server() -> Server {
+    Server::start(relay::plc_directory::router(std::sync::Arc::new(
+        relay::plc_directory::PlcDirectory::in_memory(),
+    )))
+    .await
+}
+
+/// A client that never answers pings is disconnected after the idle timeout; one that does
+/// (tungstenite answers while reading) stays.
+#[tokio::test]
+async fn idle_timeout_and_pings() {
+    let plc = plc_server().await;
+    let plc_url = plc.url();
+    let dir = crate::common::temp_dir("firehose-idle");
+    let mut config = crate::common::test_config(&dir, &[("RELAY_PLC_URL", plc_url.as_str())]);
+    config.firehose.ping_interval = Duration::from_millis(100);
+    config.firehose.idle_timeout = Duration::from_millis(400);
+    let relay = open_relay(config, relay::secrets::Secrets::ephemeral(), plc).await;
+    let server = Server::start(relay.app.clone()).await;
+    let mut silent = connect(&server, None).await;
+    let mut active = connect(&server, None).await;
+    // The active client reads (and so answers pings) for a while.
+    active.quiet(Duration::from_millis(900)).await;
+    // The silent one did not read at all, so it never answered a ping.
+    match silent.next(Duration::from_secs(2)).await {
+        // 1001 "idle timeout" when the close frame is read before the client's (late) pong
+        // replies hit the closed socket; None otherwise.
+        Got::Closed(code) => assert!(matches!(code, Some(1001) | None), "{code:?}"),
+        other => panic!("the silent client was not disconnected: {other:?}"),
+    }
+    active.quiet(Duration::from_millis(300)).await;
+    server.stop().await;
+}
+
+/// Checklist #75: events written before a restart are replayed after it; seq continues.
+#[tokio::test]
+async fn replay_across_restart() {
+    let dir = crate::common::temp_dir("firehose-restart");
+    let plc = plc_server().await;
+    let plc_url = plc.url();
+    let config = crate::common::test_config(&dir, &[("RELAY_PLC_URL", plc_url.as_str())]);
+    let secrets = relay::secrets::Secrets::ephemeral();
+    let first = open_relay(
+        config.clone(),
+        secrets.clone(),
+        Server::start(axum::Router::new()).await,
+    )
+    .await;
+    let alice = create_account(&first, "alice.test").await;
+    let before = first.state.firehose().head().await.expect("head");
+    assert_eq!(before, 4);
+    drop(first);
+
+    let second = open_relay(config, secrets, plc).await;
+    let server = Server::start(second.app.clone()).await;
+    let mut ws = connect(&server, Some(0)).await;
+    let f = ws.frames(4).await;
+    assert_eq!(kinds(&f), ["#identity", "#account", "#commit", "#sync"]);
+    let mut chains = Chains::default();
+    chains.check_commit(&second, &f[2]).await;
+    let session = ok(post(
+        &second,
+        "com.atproto.server.createSession",
+        None,
+        json!({"identifier": "alice.test", "password": "hunter2-password"}),
+    )
+    .await);
+    write(
+        &second,
+        session["accessJwt"].as_str().unwrap(),
+        "com.atproto.repo.createRecord",
+        json!({"repo": alice.did, "collection": "app.bsky.feed.post",
+               "record": {"$type": "app.bsky.feed.post", "text": "after restart", "createdAt": "2026-01-01T00:00:00Z"}}),
+    )
+    .await;
+    let f = ws.frames(1).await;
+    assert_eq!(f[0].seq(), Some(before + 1), "seq continues, no reuse");
+    chains.check_commit(&second, &f[0]).await;
+    server.stop().await;
+}
+
+/// The firehose options: documented in the example file with their defaults, read from the
+/// environment, tiers of retention, and bad values refused with the option's name.
+#[test]
+fn firehose_config_options() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/relay.example.toml"))
+        .unwrap();
+    for key in [
+        "firehose_retention",
+        "firehose_buffer_events",
+        "firehose_buffer_bytes",
+        "crawlers",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{key} ="))),
+            "relay.example.toml documents {key}"
+        );
+    }
+    let env = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let d = relay::Config::from_sources(None, env(&[])).unwrap();
+    assert_eq!(d.firehose.retention, Duration::from_secs(72 * 3600));
+    assert_eq!(d.firehose.buffer_events, 10_000);
+    assert!(d.firehose.crawlers.is_empty());
+    for (tier, days) in [("7d", 7), ("30d", 30), ("90d", 90)] {
+        let c =
+            relay::Config::from_sources(None, env(&[("RELAY_FIREHOSE_RETENTION", tier)])).unwrap();
+        assert_eq!(c.firehose.retention, Duration::from_secs(days * 86_400));
+    }
+    let c = relay::Config::from_sources(
+        Some("crawlers = [\"bsky.network\", \"http://127.0.0.1:9/\"]\nfirehose_buffer_events = 5"),
+        env(&[]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.firehose.crawlers,
+        ["https://bsky.network", "http://127.0.0.1:9"]
+    );
+    assert_eq!(c.firehose.buffer_events, 5);
+    for (var, value) in [
+        ("RELAY_FIREHOSE_RETENTION", "3w"),
+        ("RELAY_FIREHOSE_RETENTION", "0h"),
+        ("RELAY_FIREHOSE_BUFFER_EVENTS", "0"),
+        ("RELAY_CRAWLERS", "ftp://x"),
+    ] {
+        let e = relay::Config::from_sources(None, env(&[(var, value)])).unwrap_err();
+        let name = var.trim_start_matches("RELAY_").to_ascii_lowercase();
+        assert!(
+            e.to_string().contains(&name) || e.to_string().contains("firehose_buffer"),
+            "{var}={value}: {e}"
+        );
+    }
+}
