@@ -774,3 +774,39 @@ fn firehose_config_options() {
         );
     }
 }
+
+/// `relay serve`'s background tasks send `requestCrawl {hostname}` to each configured relay at
+/// start-up, through the SSRF-guarded client (private targets allowed in this test config).
+#[tokio::test]
+async fn request_crawl_at_startup() {
+    use axum::routing::post as post_route;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let fake_bgs = Server::start(axum::Router::new().route(
+        "/xrpc/com.atproto.sync.requestCrawl",
+        post_route(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(body);
+                axum::Json(json!({}))
+            }
+        }),
+    ))
+    .await;
+    let url = fake_bgs.url();
+    let relay = TestRelay::start(&[
+        ("RELAY_CRAWLERS", url.as_str()),
+        ("RELAY_HOSTNAME", "pds.example.com"),
+    ])
+    .await;
+    let tasks = relay::firehose_service::spawn_background(&relay.state)
+        .await
+        .expect("background");
+    let body = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("requestCrawl sent")
+        .expect("body");
+    assert_eq!(body, json!({"hostname": "pds.example.com"}));
+    for t in tasks {
+        t.abort();
+    }
+}
