@@ -713,6 +713,39 @@ impl Pds {
         self.deps.plc.submit(did, &op).await.map_err(upstream)
     }
 
+    /// `com.atproto.identity.getRecommendedDidCredentials`: what the DID document should say
+    /// for this account to be hosted here (migration, checklist #100), in the lexicon's JSON
+    /// shape: `{rotationKeys, alsoKnownAs, verificationMethods, services}`.
+    pub async fn recommended_did_credentials(
+        &self,
+        auth: &AuthContext,
+    ) -> Result<serde_json::Value> {
+        let row = self.account_row(&auth.did).await?;
+        let key = self.signing_keypair(&auth.did).await?;
+        let fields = PlcFields::atproto(
+            vec![self.config.plc_rotation_key.public_key().to_did_key()],
+            &key.public_key(),
+            &row.handle,
+            &self.config.public_url,
+        );
+        let services: serde_json::Map<String, serde_json::Value> = fields
+            .services
+            .iter()
+            .map(|(name, svc)| {
+                (
+                    name.clone(),
+                    serde_json::json!({"type": svc.service_type, "endpoint": svc.endpoint}),
+                )
+            })
+            .collect();
+        Ok(serde_json::json!({
+            "rotationKeys": fields.rotation_keys,
+            "alsoKnownAs": fields.also_known_as,
+            "verificationMethods": fields.verification_methods,
+            "services": services,
+        }))
+    }
+
     /// Takes an account down (`Some(reference)`) or restores it (`None`): the admin
     /// `updateSubjectStatus` use case (the relay checks admin auth). Emits `#account`.
     pub async fn set_takedown(&self, did: &Did, reference: Option<String>) -> Result<()> {

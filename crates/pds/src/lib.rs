@@ -49,6 +49,7 @@
 //! | `server.checkAccountStatus` | [`Pds::check_account_status`] -> [`CheckAccountStatus`] |
 //! | `server.deleteAccount` | [`Pds::delete_account`]`(did, password)` |
 //! | `identity.resolveHandle` (local), `/.well-known/atproto-did` | [`Pds::resolve_local_handle`] |
+//! | `identity.getRecommendedDidCredentials` | [`Pds::recommended_did_credentials`] -> JSON |
 //! | `identity.updateHandle` | [`Pds::update_handle`]`(auth, handle, externally_verified)` |
 //! | admin takedown | [`Pds::set_takedown`]`(did, Some(ref) / None)` |
 //! | `repo.createRecord` / `putRecord` / `deleteRecord` | [`Pds::create_record`], [`Pds::put_record`], [`Pds::delete_record`] |

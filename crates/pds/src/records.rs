@@ -757,17 +757,17 @@ impl Pds {
         Ok(Some(res.commit))
     }
 
-    /// Refuses inactive repositories to anyone but their owner (checklist #66).
+    /// Refuses inactive repositories to the public (checklist #66): a deactivated account may
+    /// still read its own (migration needs it); a taken-down one may not.
     pub(crate) fn check_readable(
         &self,
         row: &AccountRow,
         viewer: Option<&AuthContext>,
     ) -> Result<()> {
-        if viewer.is_some_and(|v| v.did == row.did) {
-            return Ok(());
-        }
+        let own = viewer.is_some_and(|v| v.did == row.did);
         match AccountStatus::of(row) {
             AccountStatus::Active => Ok(()),
+            AccountStatus::Deactivated if own => Ok(()),
             AccountStatus::Deactivated => Err(Error::new(
                 ErrorKind::RepoDeactivated,
                 format!("Repo has been deactivated: {}", row.did),

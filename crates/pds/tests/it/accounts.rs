@@ -554,6 +554,11 @@ async fn takedown_blocks_login_and_reads() {
     assert_eq!(e.kind(), ErrorKind::RepoTakendown);
     let status = t.pds.get_repo_status(&alice.did).await.expect("status");
     assert_eq!((status.active, status.status), (false, Some("takendown")));
+    let own = t.pds.get_repo(&alice.did, None, Some(&alice.auth)).await;
+    assert_eq!(
+        own.expect_err("not even the owner").kind(),
+        ErrorKind::RepoTakendown
+    );
     let listed = t.pds.list_repos(None, None).await.expect("list");
     assert_eq!(listed.repos[0].status, Some("takendown"));
     t.pds.set_takedown(&alice.did, None).await.expect("restore");
@@ -564,4 +569,36 @@ async fn takedown_blocks_login_and_reads() {
     let evs = t.pds.events().events_after(0, 100).await.expect("events");
     let accounts = evs.iter().filter(|e| e.kind == EventKind::Account).count();
     assert_eq!(accounts, 3, "create, takedown, restore");
+}
+
+#[tokio::test]
+async fn recommended_did_credentials_match_the_plc_document() {
+    let t = test_pds().await;
+    let alice = create_account(&t, "alice").await;
+    let creds = t
+        .pds
+        .recommended_did_credentials(&alice.auth)
+        .await
+        .expect("creds");
+    let doc = pds::PlcClient::resolve(&*t.plc, &alice.did)
+        .await
+        .expect("resolve")
+        .expect("doc");
+    assert_eq!(
+        creds["verificationMethods"]["atproto"],
+        doc.signing_key().expect("key").to_did_key()
+    );
+    assert_eq!(creds["alsoKnownAs"][0], "at://alice.test");
+    assert_eq!(
+        creds["services"]["atproto_pds"]["endpoint"],
+        "https://pds.test"
+    );
+    assert_eq!(
+        creds["services"]["atproto_pds"]["type"],
+        "AtprotoPersonalDataServer"
+    );
+    assert_eq!(
+        creds["rotationKeys"][0],
+        t.pds.config().plc_rotation_key.public_key().to_did_key()
+    );
 }
