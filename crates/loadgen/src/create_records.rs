@@ -89,6 +89,9 @@ pub struct CreateRecordsReport {
     pub server: Option<ServerReport>,
     /// The load driver's own CPU per operation, ms (it shares the machine with the server).
     pub loadgen_cpu_ms_per_op: Option<f64>,
+    /// Cores kept busy by everything else on the machine during the window (neither the server
+    /// nor the load driver): a noise indicator on shared machines. Needs a server pid.
+    pub other_busy_cores: Option<f64>,
     /// Up to five distinct error messages.
     pub error_samples: Vec<String>,
 }
@@ -173,10 +176,12 @@ pub async fn run(opts: &CreateRecordsOptions) -> Result<CreateRecordsReport, Err
         tokio::time::sleep_until(t0).await;
         let a: Option<ProcSample> = pid.and_then(procfs::sample);
         let self_a = procfs::self_cpu_ms();
+        let machine_a = procfs::machine_busy_ms();
         tokio::time::sleep_until(deadline).await;
         let b: Option<ProcSample> = pid.and_then(procfs::sample);
         let self_b = procfs::self_cpu_ms();
-        (a, b, self_a, self_b)
+        let machine_b = procfs::machine_busy_ms();
+        (a, b, self_a, self_b, machine_a.zip(machine_b))
     });
 
     let mut set = tokio::task::JoinSet::new();
@@ -199,7 +204,7 @@ pub async fn run(opts: &CreateRecordsOptions) -> Result<CreateRecordsReport, Err
         errors += r.errors_in_window;
         errors_total += r.errors_total;
     }
-    let (a, b, self_a, self_b) = sampler.await.map_err(|e| Error::Join(e.to_string()))?;
+    let (a, b, self_a, self_b, machine) = sampler.await.map_err(|e| Error::Join(e.to_string()))?;
 
     let ops = latencies.len() as u64;
     let per_op = |ms: u64| (ops > 0).then(|| ms as f64 / ops as f64);
@@ -219,6 +224,16 @@ pub async fn run(opts: &CreateRecordsOptions) -> Result<CreateRecordsReport, Err
         _ => None,
     };
     let secs = opts.duration.as_secs_f64();
+    let other_busy_cores = match (&server, self_a.zip(self_b), machine) {
+        (Some(s), Some((sa, sb)), Some((ma, mb))) if secs > 0.0 => {
+            let other = mb
+                .saturating_sub(ma)
+                .saturating_sub(s.cpu_ms)
+                .saturating_sub(sb.saturating_sub(sa));
+            Some(other as f64 / 1000.0 / secs)
+        }
+        _ => None,
+    };
     let error_samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
     Ok(CreateRecordsReport {
         kind: "create-records",
@@ -235,6 +250,7 @@ pub async fn run(opts: &CreateRecordsOptions) -> Result<CreateRecordsReport, Err
         latency_ms: LatencySummary::from_micros(&mut latencies),
         server,
         loadgen_cpu_ms_per_op,
+        other_busy_cores,
         error_samples,
     })
 }

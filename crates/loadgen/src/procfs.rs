@@ -34,6 +34,33 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
     })
 }
 
+/// Busy CPU time of the whole machine so far, in milliseconds summed over all cores (the
+/// `cpu` line of `/proc/stat`: user + nice + system + irq + softirq + steal). Compared with
+/// the server's and the load driver's own CPU, it tells how much else ran during a window.
+pub fn machine_busy_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    Some(parse_machine_busy_ticks(&stat)? * 1000 / TICKS_PER_SECOND)
+}
+
+/// Busy ticks from the text of `/proc/stat` (first line, `cpu  user nice system idle iowait
+/// irq softirq steal ...`).
+pub fn parse_machine_busy_ticks(stat: &str) -> Option<u64> {
+    let line = stat.lines().next()?;
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let v: Vec<u64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    if v.len() < 8 {
+        return None;
+    }
+    // user, nice, system, (idle, iowait skipped), irq, softirq, steal
+    Some(v[0] + v[1] + v[2] + v[5] + v[6] + v[7])
+}
+
 /// Reads this process's own CPU time in milliseconds (for the load driver's own cost).
 pub fn self_cpu_ms() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;

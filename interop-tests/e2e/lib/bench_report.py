@@ -126,15 +126,16 @@ def main() -> int:
             f'| {fmt(r["latency_ms"]["p99"])} | {fmt(o["latency_ms"]["p99"])} '
             f'| {fmt(rc, 2)} | {fmt(oc, 2)} | {r["errors"]} / {o["errors"]} |')
     add('')
-    add('p90 and max latency, and the load driver\'s own CPU per operation (it shares the 2 cores):')
+    add('p90 and max latency, the load driver\'s own CPU per operation (it shares the cores), and the')
+    add('cores kept busy by other processes on the machine during the window (noise indicator):')
     add('')
-    add('| server | concurrency | ops | p90 ms | max ms | loadgen CPU ms/op |')
-    add('|---|---|---|---|---|---|')
+    add('| server | concurrency | ops | p90 ms | max ms | loadgen CPU ms/op | other processes, busy cores |')
+    add('|---|---|---|---|---|---|---|')
     for c in levels:
         for side in ('reference', 'relay'):
             x = cr[(side, c)]
             add(f'| {side} | {c} | {x["ops"]} | {fmt(x["latency_ms"]["p90"])} | {fmt(x["latency_ms"]["max"])} '
-                f'| {fmt(x.get("loadgen_cpu_ms_per_op"), 2)} |')
+                f'| {fmt(x.get("loadgen_cpu_ms_per_op"), 2)} | {fmt(x.get("other_busy_cores"), 2)} |')
     add('')
     add(f'## getRepo of a {a.records}-record repo')
     add('')

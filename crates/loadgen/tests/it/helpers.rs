@@ -82,6 +82,18 @@ fn proc_parsing() {
     assert_eq!(parse_status_memory(status), Some((40960, 51200)));
     assert_eq!(parse_status_memory("Name:\tx\n"), None);
 
+    let proc_stat = "cpu  100 5 50 1000 20 3 2 1 0 0\ncpu0 50 2 25 500 10 1 1 0 0 0\n";
+    assert_eq!(
+        loadgen::procfs::parse_machine_busy_ticks(proc_stat),
+        Some(161)
+    );
+    assert_eq!(
+        loadgen::procfs::parse_machine_busy_ticks("cpu0 1 2 3"),
+        None
+    );
+    assert_eq!(loadgen::procfs::parse_machine_busy_ticks("cpu 1 2 3"), None);
+    assert!(loadgen::procfs::machine_busy_ms().is_some());
+
     let me = loadgen::procfs::sample(std::process::id()).expect("reads /proc/self");
     assert!(me.rss_kib > 0 && me.hwm_kib >= me.rss_kib);
     assert!(

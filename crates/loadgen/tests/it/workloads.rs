@@ -39,6 +39,7 @@ async fn create_records_counts_ops_and_latencies() {
     assert!(fake.records.load(Ordering::SeqCst) >= r.ops);
     let server = r.server.as_ref().expect("server readings for our own pid");
     assert!(server.rss_kib_after > 0 && server.rss_kib_before.is_some());
+    assert!(r.other_busy_cores.is_some_and(|c| c >= 0.0));
     let json = serde_json::to_value(&r).expect("serializes");
     assert_eq!(json["kind"], "create-records");
     assert_eq!(json["latency_ms"]["count"], json["ops"]);
