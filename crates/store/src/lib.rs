@@ -10,6 +10,11 @@
 //! - a **reader** pool of several read-only connections; WAL lets them run beside the writer
 //!   and see every committed transaction.
 //!
+//! Repository commits go through a **group-commit** queue: a writer task applies the commits
+//! that queued up while it was busy in one transaction, each in its own savepoint (so a
+//! failing one rolls back alone), and answers each caller after the transaction is durable.
+//! [`SqliteStore::open`] must therefore run inside a tokio runtime, which hosts that task.
+//!
 //! Foreign keys are on (deleting an account cascades to everything it owns), `synchronous =
 //! NORMAL` (a committed transaction survives a process crash such as SIGKILL; after a power
 //! loss the last transactions before the latest checkpoint may be lost, never corrupted: the
@@ -73,14 +78,15 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    commits: sqlite::CommitQueue,
 }
 
 /// The embedded migrations (`migrations/sqlite/`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 impl SqliteStore {
-    /// Opens (creating if missing) the database file at `path` with default options and
-    /// applies pending migrations.
+    /// Opens (creating if missing) the database file at `path` with default options, applies
+    /// pending migrations and starts the commit writer task on the current tokio runtime.
     pub async fn open(path: &Path) -> Result<SqliteStore, OpenError> {
         SqliteStore::open_with(path, &SqliteOptions::default()).await
     }
@@ -100,7 +106,9 @@ impl SqliteStore {
             .busy_timeout(opts.busy_timeout)
             // Checkpoint every ~16 MiB of WAL instead of ~4 MiB: hot pages (heads, index
             // roots) are copied back once per checkpoint instead of four times.
-            .pragma("wal_autocheckpoint", "4000");
+            .pragma("wal_autocheckpoint", "4000")
+            // Savepoint journals (group commit) and sort scratch stay in memory.
+            .pragma("temp_store", "memory");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -113,7 +121,12 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(connect_err)?;
-        Ok(SqliteStore { write, read })
+        let commits = sqlite::CommitQueue::start(write.clone());
+        Ok(SqliteStore {
+            write,
+            read,
+            commits,
+        })
     }
 
     /// Closes both pools, waiting for connections to be returned.

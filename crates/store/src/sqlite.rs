@@ -14,7 +14,7 @@ use pds::ports::{
     StoreError, StoreResult, StoredEvent,
 };
 use repo::blockstore::BlockMap;
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::{Acquire, Sqlite, SqliteConnection, SqlitePool};
 use syntax::{Did, Handle, Nsid, RecordKey, Tid};
 
 use crate::SqliteStore;
@@ -100,7 +100,7 @@ async fn account_exists(conn: &mut SqliteConnection, did: &Did) -> StoreResult<b
 /// The body of [`RepoStore::apply_commit`], run inside the caller's transaction (also used by
 /// [`AccountStore::create_account`]).
 async fn apply_commit_in(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     commit: &CommitWrite,
 ) -> StoreResult<CommitApplied> {
     let did = commit.did.as_str();
@@ -115,7 +115,7 @@ async fn apply_commit_in(
             .bind(&new_cid)
             .bind(rev)
             .bind(commit.now)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await;
             match res {
                 Ok(_) => {}
@@ -138,7 +138,7 @@ async fn apply_commit_in(
             .bind(commit.now)
             .bind(did)
             .bind(prev.to_string())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db)?;
             if res.rows_affected() == 0 {
@@ -168,7 +168,7 @@ async fn apply_commit_in(
         .bind(did)
         .bind(collection)
         .bind(rkey)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
         dropped.extend(old.into_iter().map(|(c,)| c));
@@ -186,7 +186,7 @@ async fn apply_commit_in(
                 .bind(cid.to_string())
                 .bind(rev)
                 .bind(commit.now)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(db)?;
                 for blob in blobs {
@@ -194,7 +194,7 @@ async fn apply_commit_in(
                     let updated = sqlx::query("UPDATE blob SET temp = 0 WHERE did = ? AND cid = ?")
                         .bind(did)
                         .bind(&blob_text)
-                        .execute(&mut **tx)
+                        .execute(&mut *tx)
                         .await
                         .map_err(db)?;
                     if updated.rows_affected() == 0 {
@@ -208,7 +208,7 @@ async fn apply_commit_in(
                     .bind(&blob_text)
                     .bind(collection)
                     .bind(rkey)
-                    .execute(&mut **tx)
+                    .execute(&mut *tx)
                     .await
                     .map_err(db)?;
                 }
@@ -218,7 +218,7 @@ async fn apply_commit_in(
                     .bind(did)
                     .bind(collection)
                     .bind(rkey)
-                    .execute(&mut **tx)
+                    .execute(&mut *tx)
                     .await
                     .map_err(db)?;
             }
@@ -233,7 +233,7 @@ async fn apply_commit_in(
         )
         .bind(did)
         .bind(&blob)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
         if deleted.rows_affected() > 0 {
@@ -254,7 +254,7 @@ const BLOCKS_PER_INSERT: usize = 200;
 /// Inserts blocks with a few multi-row statements (one round trip to the database thread
 /// per statement matters more than anything SQLite does per row).
 async fn insert_blocks(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     did: &str,
     rev: &str,
     blocks: &BlockMap,
@@ -273,7 +273,7 @@ async fn insert_blocks(
         for (cid, bytes) in chunk {
             q = q.bind(did).bind(cid.as_str()).bind(rev).bind(*bytes);
         }
-        q.execute(&mut **tx).await.map_err(db)?;
+        q.execute(&mut *tx).await.map_err(db)?;
     }
     Ok(())
 }
@@ -768,10 +768,7 @@ impl RepoStore for SqliteStore {
     }
 
     async fn apply_commit(&self, commit: CommitWrite) -> StoreResult<CommitApplied> {
-        let mut tx = self.write.begin().await.map_err(db)?;
-        let applied = apply_commit_in(&mut tx, &commit).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(applied)
+        self.commits.apply(commit).await
     }
 
     async fn record(
@@ -1105,5 +1102,115 @@ impl EventStore for SqliteStore {
                 .await
                 .map_err(db)?;
         Ok(row.map(|(s,)| s))
+    }
+}
+
+/// Group commit for [`RepoStore::apply_commit`]: commits queued while the writer was busy are
+/// applied together in one SQLite transaction, each inside its own savepoint, so one failing
+/// commit (head moved, missing blob) rolls back alone while the others share the cost of the
+/// transaction (WAL frames of shared pages, the commit itself). A lone commit skips the
+/// savepoint. Replies are sent only after the transaction is durable.
+#[derive(Debug, Clone)]
+pub(crate) struct CommitQueue {
+    jobs: tokio::sync::mpsc::Sender<CommitJob>,
+}
+
+#[derive(Debug)]
+struct CommitJob {
+    write: CommitWrite,
+    reply: tokio::sync::oneshot::Sender<StoreResult<CommitApplied>>,
+}
+
+/// Most commits applied in one transaction.
+const MAX_GROUP: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+#[error("the commit writer has stopped")]
+struct WriterStopped;
+
+#[derive(Debug, thiserror::Error)]
+#[error("group commit failed: {0}")]
+struct GroupFailed(String);
+
+impl CommitQueue {
+    /// Starts the writer task on the current tokio runtime.
+    pub(crate) fn start(pool: SqlitePool) -> CommitQueue {
+        let (jobs, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(run_commit_writer(pool, rx));
+        CommitQueue { jobs }
+    }
+
+    async fn apply(&self, write: CommitWrite) -> StoreResult<CommitApplied> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(CommitJob { write, reply })
+            .await
+            .map_err(|_| StoreError::backend(WriterStopped))?;
+        rx.await.map_err(|_| StoreError::backend(WriterStopped))?
+    }
+}
+
+async fn run_commit_writer(pool: SqlitePool, mut rx: tokio::sync::mpsc::Receiver<CommitJob>) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        if group.len() == 1 {
+            if let Some(job) = group.pop() {
+                let res = apply_alone(&pool, &job.write).await;
+                let _ = job.reply.send(res);
+            }
+        } else {
+            apply_group(&pool, group).await;
+        }
+    }
+}
+
+async fn apply_alone(pool: &SqlitePool, write: &CommitWrite) -> StoreResult<CommitApplied> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    let applied = apply_commit_in(&mut tx, write).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(applied)
+}
+
+async fn apply_group(pool: &SqlitePool, group: Vec<CommitJob>) {
+    let mut results: Vec<StoreResult<CommitApplied>> = Vec::with_capacity(group.len());
+    let outcome: Result<(), sqlx::Error> = async {
+        let mut tx = pool.begin().await?;
+        for job in &group {
+            let mut savepoint = tx.begin().await?;
+            match apply_commit_in(&mut savepoint, &job.write).await {
+                Ok(applied) => {
+                    savepoint.commit().await?;
+                    results.push(Ok(applied));
+                }
+                Err(e) => {
+                    savepoint.rollback().await?;
+                    results.push(Err(e));
+                }
+            }
+        }
+        tx.commit().await
+    }
+    .await;
+    match outcome {
+        Ok(()) => {
+            for (job, res) in group.into_iter().zip(results) {
+                let _ = job.reply.send(res);
+            }
+        }
+        Err(e) => {
+            // The whole transaction is gone: nothing of the group was written.
+            let msg = e.to_string();
+            for job in group {
+                let _ = job
+                    .reply
+                    .send(Err(StoreError::backend(GroupFailed(msg.clone()))));
+            }
+        }
     }
 }

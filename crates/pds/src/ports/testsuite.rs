@@ -70,6 +70,7 @@ pub fn cases<S: FullStore>() -> Vec<Case<S>> {
         commit_record_index,
         commit_blocks_and_since,
         commit_blob_references,
+        commit_concurrent_failures_are_isolated,
         blob_metadata,
         preferences,
         events_log,
@@ -959,6 +960,66 @@ async fn commit_blob_references<S: FullStore>(s: Arc<S>) {
     let applied = s.apply_commit(c4).await.expect("commit");
     assert_eq!(applied.orphaned_blobs, vec![b1]);
     assert!(s.blob(&d, &b1).await.expect("blob").is_none());
+}
+
+/// Concurrent commits for different accounts (a backend may apply them in one transaction):
+/// a failing one changes nothing and does not take the others down; seqs stay gap-free.
+async fn commit_concurrent_failures_are_isolated<S: FullStore>(s: Arc<S>) {
+    let mut heads = Vec::new();
+    for n in 1..=6 {
+        heads.push(setup_account(&*s, n).await);
+    }
+    let before = all_events(&*s).await;
+    let writes: Vec<CommitWrite> = (1..=6u32)
+        .map(|n| {
+            let prev = if n.is_multiple_of(2) {
+                block("stale").0
+            } else {
+                heads[(n - 1) as usize]
+            };
+            commit_on(
+                n,
+                prev,
+                2,
+                vec![put("app.test.post", &format!("r{n}"), vec![])],
+            )
+        })
+        .collect();
+    let results = futures::future::join_all(writes.into_iter().map(|w| s.apply_commit(w))).await;
+    for (i, res) in results.iter().enumerate() {
+        let n = i as u32 + 1;
+        if n.is_multiple_of(2) {
+            let err = res.as_ref().expect_err("stale prev");
+            assert!(is_conflict(err, &Conflict::HeadMoved), "{err:?}");
+            assert_eq!(
+                s.repo_root(&did(n)).await.expect("root").map(|r| r.rev),
+                Some(tid(1))
+            );
+            let rk = rkey(&format!("r{n}"));
+            assert!(
+                s.record(&did(n), &nsid("app.test.post"), &rk)
+                    .await
+                    .expect("r")
+                    .is_none()
+            );
+        } else {
+            assert!(res.as_ref().expect("applied").seq.is_some());
+            assert_eq!(
+                s.repo_root(&did(n)).await.expect("root").map(|r| r.rev),
+                Some(tid(2))
+            );
+        }
+    }
+    let after = all_events(&*s).await;
+    assert_eq!(
+        after.len(),
+        before.len() + 3,
+        "one event per successful commit"
+    );
+    assert!(
+        after.windows(2).all(|w| w[1].seq == w[0].seq + 1),
+        "gap-free"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
