@@ -437,6 +437,7 @@ impl Pds {
             rev: *first.rev(),
             prev: None,
             blocks: first.blocks.clone(),
+            removed_blocks: Vec::new(),
             records: Vec::new(),
             event: commit_event,
             now,

@@ -481,6 +481,11 @@ pub struct CommitWrite {
     pub prev: Option<Cid>,
     /// New blocks (commit, MST nodes, records), stored with `rev`.
     pub blocks: BlockMap,
+    /// Blocks the new head no longer reaches and that nothing else can share: the previous
+    /// commit block and the MST nodes that left the tree. Deleted in the same transaction
+    /// (except any that are also in `blocks`). Old record versions are not listed: identical
+    /// records share a CID, so they are kept.
+    pub removed_blocks: Vec<Cid>,
     /// Record index changes.
     pub records: Vec<RecordChange>,
     /// The `#commit` (or `#sync`) event announcing it.

@@ -502,9 +502,15 @@ impl Pds {
                 Ok(Some(done)) => break Ok(done),
                 Err(e) => {
                     // The working copy only changes after a successful store commit, but an
-                    // internal failure may leave it unsure: reload next time.
+                    // internal failure may leave it unsure (or stale: another process may have
+                    // moved the head and deleted blocks it still points at): reload, and try
+                    // once more.
                     if e.kind() == ErrorKind::Internal {
                         *state = None;
+                        if attempt < 2 {
+                            tracing::warn!(%did, error = %e.log_message(), "write failed, reloading the repository and retrying");
+                            continue;
+                        }
                     }
                     break Err(e);
                 }
@@ -616,6 +622,7 @@ impl Pds {
             .as_ref()
             .ok_or_else(|| Error::internal("signing key not loaded", RepoError::NoHead))?;
         let data = prepared_commit.sign(key);
+        let removed_blocks = self.unreachable_after(did, loaded, &data).await?;
         let now = now_ms();
         let event = events::commit(did, &data, now)?;
         let write = CommitWrite {
@@ -624,6 +631,7 @@ impl Pds {
             rev: *data.rev(),
             prev: loaded.repo.head_cid().copied(),
             blocks: data.blocks.clone(),
+            removed_blocks,
             records: changes,
             event: Some(event),
             now,
@@ -633,11 +641,14 @@ impl Pds {
             Err(StoreError::Conflict(Conflict::HeadMoved)) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        loaded
-            .repo
-            .apply_commit(&data)
-            .map_err(|e| Error::internal("cached repository out of step", e))?;
+        // The commit is durable from here on: never report failure (a retry would apply the
+        // writes twice). If the working copy cannot follow, drop it; the next write reloads.
+        let cached = loaded.repo.apply_commit(&data);
         loaded.blocks.trim();
+        if let Err(e) = cached {
+            tracing::warn!(%did, error = %e, "cached repository out of step; dropping it");
+            *state = None;
+        }
         Ok(Some((
             WriteResult {
                 commit: CommitRef {
@@ -649,6 +660,34 @@ impl Pds {
             applied.orphaned_blobs,
             applied.seq,
         )))
+    }
+
+    /// The blocks `data` makes unreachable and that nothing else can share: the current commit
+    /// block and the MST nodes of the current tree that the new tree lacks (old record
+    /// versions are kept: identical records share a CID).
+    async fn unreachable_after(
+        &self,
+        did: &Did,
+        loaded: &LoadedRepo,
+        data: &repo::repo::CommitData,
+    ) -> Result<Vec<Cid>> {
+        let (Some(head), Some(old_root)) = (loaded.repo.head_cid(), loaded.repo.data()) else {
+            return Ok(Vec::new());
+        };
+        // The new nodes are not persisted yet: make them visible to the diff.
+        for (cid, bytes) in data.blocks.iter() {
+            loaded.blocks.insert(*cid, bytes.to_vec());
+        }
+        let new_root = *data.data();
+        let blocks = &loaded.blocks;
+        let diff = with_fetch(&*self.deps.repos, did, blocks, || {
+            repo::mst::diff(blocks, old_root, &new_root).map_err(RepoError::from)
+        })
+        .await?
+        .map_err(|e| Error::internal("diffing the commit for block cleanup", e))?;
+        let mut removed: Vec<Cid> = diff.deleted_nodes.into_iter().collect();
+        removed.push(*head);
+        Ok(removed)
     }
 
     /// `com.atproto.repo.createRecord`.

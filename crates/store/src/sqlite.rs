@@ -151,6 +151,7 @@ async fn apply_commit_in(
     }
 
     insert_blocks(tx, did, rev, &commit.blocks).await?;
+    delete_blocks(tx, did, &commit.removed_blocks, &commit.blocks).await?;
 
     // Blobs whose references this commit removed: deleted below if no reference is left.
     let mut dropped: BTreeSet<String> = BTreeSet::new();
@@ -272,6 +273,33 @@ async fn insert_blocks(
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (cid, bytes) in chunk {
             q = q.bind(did).bind(cid.as_str()).bind(rev).bind(*bytes);
+        }
+        q.execute(&mut *tx).await.map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Deletes `removed` blocks of the account (few statements), keeping any in `keep`.
+async fn delete_blocks(
+    tx: &mut SqliteConnection,
+    did: &str,
+    removed: &[Cid],
+    keep: &BlockMap,
+) -> StoreResult<()> {
+    let gone: Vec<String> = removed
+        .iter()
+        .filter(|c| !keep.contains(c))
+        .map(Cid::to_string)
+        .collect();
+    for chunk in gone.chunks(BLOCKS_PER_INSERT) {
+        let mut sql = String::from("DELETE FROM repo_block WHERE did = ? AND cid IN (");
+        for i in 0..chunk.len() {
+            sql.push_str(if i == 0 { "?" } else { ", ?" });
+        }
+        sql.push(')');
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(did);
+        for cid in chunk {
+            q = q.bind(cid.as_str());
         }
         q.execute(&mut *tx).await.map_err(db)?;
     }

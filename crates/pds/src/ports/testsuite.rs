@@ -150,6 +150,7 @@ fn first_commit(n: u32) -> CommitWrite {
         rev: tid(1),
         prev: None,
         blocks,
+        removed_blocks: Vec::new(),
         records: Vec::new(),
         now: 1_000,
     }
@@ -190,6 +191,7 @@ fn commit_on(n: u32, prev: Cid, rev: u64, records: Vec<RecordChange>) -> CommitW
         rev: tid(rev),
         prev: Some(prev),
         blocks,
+        removed_blocks: Vec::new(),
         records,
         now: 2_000,
     }

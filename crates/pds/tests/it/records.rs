@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use pds::ports::RepoStore;
 use pds::{ApplyWrites, ErrorKind, ValidationStatus, Write, WriteOutcome};
 use repo::repo::{VerifyOptions, verify_car};
 
@@ -216,6 +217,18 @@ async fn write_list_and_export_verifies() {
     )
     .expect("CAR verifies");
     assert!(verified.signature_checked);
+    // Only reachable blocks remain stored (old commits and replaced MST nodes are deleted with
+    // each commit); old record versions are kept (one update and one delete above).
+    let stored = t
+        .store
+        .blocks_since(&alice.did, None)
+        .await
+        .expect("blocks");
+    assert_eq!(
+        stored.len() as u64,
+        1 + verified.node_count + verified.record_count + 2,
+        "commit + nodes + records + 2 old record versions"
+    );
     assert_eq!(
         verified.commit_cid,
         t.pds
