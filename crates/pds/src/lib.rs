@@ -81,8 +81,9 @@
 //! - `getRepo` builds the CAR in memory (no streaming yet).
 //! - `updateHandle` trusts the caller for handles outside our domains (the relay does the
 //!   DNS/HTTPS bidirectional check) and needs [`PlcClient::last_operation`] for did:plc.
-//! - Old repository blocks are never garbage-collected (stale MST nodes stay in the store; the
-//!   exports only include what the head reaches).
+//! - Block cleanup: each commit deletes the previous commit block and the MST nodes that left
+//!   the tree; old record versions (after updates/deletes) stay, because identical records
+//!   share a CID and the store has no reverse index to prove a CID unused.
 //! - No account deletion scheduler for `deleteAfter`.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]

@@ -2,7 +2,7 @@
 //! the `store` crate (SQLite today, PostgreSQL later).
 //!
 //! Every trait documents its contract (missing keys, conflicts, atomicity); the conformance
-//! suites in [`testsuite`] (feature `testsuite`) check it, and `store` runs them on a fresh
+//! suites in `testsuite` (feature `testsuite`) check it, and `store` runs them on a fresh
 //! database per test. Two rules hold for all of them:
 //!
 //! - **One port method = one transaction.** A method that writes several tables (for example
@@ -128,7 +128,7 @@ impl EventKind {
 }
 
 /// An event to append to the sequencer log. `event` is the DAG-CBOR message body without
-/// `seq` (see [`crate::events`]); the store assigns `seq`.
+/// `seq` (built in the crate's `events` module); the store assigns `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     /// The account the event is about.
