@@ -644,7 +644,7 @@ impl Pds {
         // The commit is durable from here on: never report failure (a retry would apply the
         // writes twice). If the working copy cannot follow, drop it; the next write reloads.
         let cached = loaded.repo.apply_commit(&data);
-        loaded.blocks.trim();
+        loaded.blocks.keep_only(&data.blocks);
         if let Err(e) = cached {
             tracing::warn!(%did, error = %e, "cached repository out of step; dropping it");
             *state = None;

@@ -5,8 +5,9 @@
 //! that answers "missing" for blocks it has not seen. [`with_fetch`] runs an engine operation
 //! and, whenever it fails with a missing block, fetches that block from the
 //! [`RepoStore`](crate::ports::RepoStore) and retries (the engine's mutating operations are
-//! all-or-nothing, so a retry starts clean). Nodes the tree has decoded stay in the tree, so
-//! the block map is trimmed after commits without losing the warm path.
+//! all-or-nothing, so a retry starts clean). Nodes the tree has decoded stay in the tree; the
+//! block map keeps only the last commit's blocks (what the next commit's diff mostly walks),
+//! so an idle cached account costs one commit's worth of bytes plus its decoded nodes.
 //!
 //! [`RepoCache`] keeps the loaded repositories of recently active accounts in an LRU. Each
 //! entry's async mutex is also **the per-account lock** of the write path: writes to one
@@ -26,9 +27,6 @@ use syntax::Did;
 use crate::error::{Error, Result};
 use crate::ports::RepoStore;
 
-/// Block bytes above which [`CachedBlocks::trim`] empties the map.
-const TRIM_BYTES: usize = 4 * 1024 * 1024;
-
 /// Most missing blocks one operation may fetch before it is considered a bug (a repository of
 /// a million records has a tree of about 10 levels; a commit touches a few nodes per level).
 const MAX_FETCHES: usize = 100_000;
@@ -46,26 +44,24 @@ pub(crate) struct CachedBlocks {
 #[derive(Debug, Default)]
 struct Inner {
     blocks: HashMap<Cid, Vec<u8>>,
-    bytes: usize,
 }
 
 impl CachedBlocks {
     pub(crate) fn insert(&self, cid: Cid, bytes: Vec<u8>) {
         if let Ok(mut g) = self.inner.lock() {
-            let len = bytes.len();
-            if g.blocks.insert(cid, bytes).is_none() {
-                g.bytes += len;
-            }
+            g.blocks.entry(cid).or_insert(bytes);
         }
     }
 
-    /// Empties the map once it holds more than [`TRIM_BYTES`].
-    pub(crate) fn trim(&self) {
-        if let Ok(mut g) = self.inner.lock()
-            && g.bytes > TRIM_BYTES
-        {
+    /// After a commit: keep only that commit's blocks (the nodes the next commit's diff walks
+    /// are mostly the ones this commit wrote), so the map never grows beyond one commit's
+    /// worth; anything else is fetched again on demand.
+    pub(crate) fn keep_only(&self, blocks: &BlockMap) {
+        if let Ok(mut g) = self.inner.lock() {
             g.blocks.clear();
-            g.bytes = 0;
+            for (cid, bytes) in blocks.iter() {
+                g.blocks.insert(*cid, bytes.to_vec());
+            }
         }
     }
 }
