@@ -616,6 +616,18 @@ impl Pds {
         if !self.check_password(password.to_owned(), hash).await? {
             return Err(bad());
         }
+        self.remove_account(did).await
+    }
+
+    /// `com.atproto.admin.deleteAccount`: deletes without a password (the relay checks admin
+    /// auth). `RepoNotFound` if there is no such account.
+    pub async fn admin_delete_account(&self, did: &Did) -> Result<()> {
+        self.account_row(did).await?;
+        self.remove_account(did).await
+    }
+
+    /// Deletes everything of `did` under its account lock and emits the tombstone.
+    async fn remove_account(&self, did: &Did) -> Result<()> {
         let slot = self.cache.slot(did);
         let mut state = slot.state.lock().await;
         let now = now_ms();

@@ -51,7 +51,8 @@
 //! | `identity.resolveHandle` (local), `/.well-known/atproto-did` | [`Pds::resolve_local_handle`] |
 //! | `identity.getRecommendedDidCredentials` | [`Pds::recommended_did_credentials`] -> JSON |
 //! | `identity.updateHandle` | [`Pds::update_handle`]`(auth, handle, externally_verified)` |
-//! | admin takedown | [`Pds::set_takedown`]`(did, Some(ref) / None)` |
+//! | admin takedown (`admin.updateSubjectStatus`) | [`Pds::set_takedown`]`(did, Some(ref) / None)` |
+//! | `admin.deleteAccount` | [`Pds::admin_delete_account`]`(did)` |
 //! | `repo.createRecord` / `putRecord` / `deleteRecord` | [`Pds::create_record`], [`Pds::put_record`], [`Pds::delete_record`] |
 //! | `repo.applyWrites` | [`Pds::apply_writes`]`(auth, `[`ApplyWrites`]`)` -> [`WriteResult`] |
 //! | `repo.getRecord` / `listRecords` / `describeRepo` | [`Pds::get_record`], [`Pds::list_records`], [`Pds::describe_repo`] |

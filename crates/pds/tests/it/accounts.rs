@@ -602,3 +602,21 @@ async fn recommended_did_credentials_match_the_plc_document() {
         t.pds.config().plc_rotation_key.public_key().to_did_key()
     );
 }
+
+#[tokio::test]
+async fn admin_delete_account() {
+    let t = test_pds().await;
+    let alice = create_account(&t, "alice").await;
+    t.pds
+        .admin_delete_account(&alice.did)
+        .await
+        .expect("admin delete");
+    let e = t.pds.get_repo_status(&alice.did).await.expect_err("gone");
+    assert_eq!(e.kind(), ErrorKind::RepoNotFound);
+    let again = t
+        .pds
+        .admin_delete_account(&alice.did)
+        .await
+        .expect_err("twice");
+    assert_eq!(again.kind(), ErrorKind::RepoNotFound);
+}
