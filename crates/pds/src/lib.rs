@@ -56,6 +56,7 @@
 //! | `repo.createRecord` / `putRecord` / `deleteRecord` | [`Pds::create_record`], [`Pds::put_record`], [`Pds::delete_record`] |
 //! | `repo.applyWrites` | [`Pds::apply_writes`]`(auth, `[`ApplyWrites`]`)` -> [`WriteResult`] |
 //! | `repo.getRecord` / `listRecords` / `describeRepo` | [`Pds::get_record`], [`Pds::list_records`], [`Pds::describe_repo`] |
+//! | `repo.importRepo` / `listMissingBlobs` | [`Pds::import_repo`]`(auth, car)` -> [`CommitRef`], [`Pds::list_missing_blobs`] -> [`MissingBlobs`] |
 //! | `repo.uploadBlob` | [`Pds::upload_blob`]`(auth, content_type, bytes)` -> [`UploadedBlob`] |
 //! | `sync.getBlob` / `listBlobs` | [`Pds::get_blob`] -> [`BlobData`], [`Pds::list_blobs`] -> [`ListBlobs`] |
 //! | `sync.getRepo` (`getCheckout`) | [`Pds::get_repo`]`(did, since, viewer)` -> CAR bytes |
@@ -93,6 +94,7 @@ mod accounts;
 mod blobs;
 pub mod error;
 mod events;
+mod import;
 pub mod jwt;
 pub mod plc;
 pub mod ports;
@@ -114,6 +116,7 @@ pub use accounts::{
 };
 pub use blobs::{BlobData, ListBlobs, UploadedBlob};
 pub use error::{Error, ErrorKind, Result};
+pub use import::MissingBlobs;
 pub use jwt::{AccessScope, AuthContext};
 pub use plc::{MemoryPlc, PlcClient, PlcClientError};
 pub use records::{

@@ -504,6 +504,30 @@ pub struct CommitApplied {
     pub orphaned_blobs: Vec<Cid>,
 }
 
+/// A whole repository replacing an account's current one (`importRepo`, see
+/// [`RepoStore::replace_repo`]).
+#[derive(Debug, Clone)]
+pub struct RepoReplace {
+    /// The account.
+    pub did: Did,
+    /// The head being replaced (compare-and-swap).
+    pub prev: Cid,
+    /// New head commit CID.
+    pub cid: Cid,
+    /// New head rev.
+    pub rev: Tid,
+    /// Every block of the new repository (commit, MST nodes, records), stored with `rev`.
+    pub blocks: BlockMap,
+    /// Every record of the new repository with the blobs it references. Unlike
+    /// [`RecordChange::Put`], referenced blobs need not exist yet: they are "missing" until
+    /// uploaded ([`BlobMetaStore::list_missing_blobs`]).
+    pub records: Vec<(Nsid, RecordKey, Cid, Vec<Cid>)>,
+    /// The event announcing it (`#sync` for an active account; none while migrating in).
+    pub event: Option<NewEvent>,
+    /// Now (record `indexed_at`).
+    pub now: Millis,
+}
+
 /// A record from the index, with its block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordRow {
@@ -559,6 +583,13 @@ pub trait RepoStore: Send + Sync {
     /// does not exist.
     async fn apply_commit(&self, commit: CommitWrite) -> StoreResult<CommitApplied>;
 
+    /// Replaces the account's whole repository in one transaction: checks the head is
+    /// `replace.prev` (else [`Conflict::HeadMoved`]), drops every stored block, record and
+    /// blob reference of the account, stores the new ones (blobs already uploaded become
+    /// permanent; blobs that lose their last reference are deleted and returned), moves the
+    /// head and appends the event. [`StoreError::NotFound`] if the account does not exist.
+    async fn replace_repo(&self, replace: RepoReplace) -> StoreResult<CommitApplied>;
+
     /// One record from the index.
     async fn record(
         &self,
@@ -608,8 +639,9 @@ pub struct BlobRow {
 /// Blob metadata (the bytes live in an object store the use cases own).
 #[async_trait]
 pub trait BlobMetaStore: Send + Sync {
-    /// Records an upload as temporary. If the account already has this blob (temporary or
-    /// not), nothing changes and `false` is returned (re-upload is a no-op, checklist #173).
+    /// Records an upload: temporary, or permanent at once if a record already references it
+    /// (an imported repository's missing blob). If the account already has this blob,
+    /// nothing changes and `false` is returned (re-upload is a no-op, checklist #173).
     async fn put_temp_blob(&self, row: BlobRow) -> StoreResult<bool>;
 
     /// The metadata of one blob.
@@ -624,6 +656,16 @@ pub trait BlobMetaStore: Send + Sync {
         cursor: Option<&Cid>,
         limit: usize,
     ) -> StoreResult<Vec<Cid>>;
+
+    /// Blobs referenced by the account's records but never uploaded (after an import), one
+    /// `(blob, collection, rkey)` per blob (some referencing record), ordered by blob CID text,
+    /// after `cursor` (exclusive).
+    async fn list_missing_blobs(
+        &self,
+        did: &Did,
+        cursor: Option<&Cid>,
+        limit: usize,
+    ) -> StoreResult<Vec<(Cid, Nsid, RecordKey)>>;
 
     /// Deletes up to `limit` temporary blobs uploaded before `before` and returns them (the
     /// caller deletes their bytes).

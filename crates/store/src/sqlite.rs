@@ -10,8 +10,8 @@ use data_model::Cid;
 use pds::ports::{
     AccountRow, AccountStore, AppPasswordRow, BlobMetaStore, BlobRow, CommitApplied, CommitWrite,
     Conflict, DeletedAccount, EventKind, EventStore, Millis, NewAccount, NewEvent, PreferenceStore,
-    RecordChange, RecordRow, RefreshTokenRow, RepoListing, RepoRoot, RepoStats, RepoStore, Seq,
-    StoreError, StoreResult, StoredEvent,
+    RecordChange, RecordRow, RefreshTokenRow, RepoListing, RepoReplace, RepoRoot, RepoStats,
+    RepoStore, Seq, StoreError, StoreResult, StoredEvent,
 };
 use repo::blockstore::BlockMap;
 use sqlx::{Acquire, Sqlite, SqliteConnection, SqlitePool};
@@ -799,6 +799,129 @@ impl RepoStore for SqliteStore {
         self.commits.apply(commit).await
     }
 
+    async fn replace_repo(&self, r: RepoReplace) -> StoreResult<CommitApplied> {
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let did = r.did.as_str();
+        let rev = r.rev.as_str();
+        let res = sqlx::query(
+            "UPDATE repo_root SET cid = ?, rev = ?, indexed_at = ? WHERE did = ? AND cid = ?",
+        )
+        .bind(r.cid.to_string())
+        .bind(rev)
+        .bind(r.now)
+        .bind(did)
+        .bind(r.prev.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if res.rows_affected() == 0 {
+            if !account_exists(&mut tx, &r.did).await? {
+                return Err(StoreError::NotFound);
+            }
+            return Err(StoreError::Conflict(Conflict::HeadMoved));
+        }
+        let old_refs: Vec<(String,)> =
+            sqlx::query_as("DELETE FROM record_blob WHERE did = ? RETURNING blob_cid")
+                .bind(did)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+        for sql in [
+            "DELETE FROM record WHERE did = ?",
+            "DELETE FROM repo_block WHERE did = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(did)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        insert_blocks(&mut tx, did, rev, &r.blocks).await?;
+        for chunk in r.records.chunks(BLOCKS_PER_INSERT) {
+            let mut sql = String::from(
+                "INSERT INTO record (did, collection, rkey, cid, rev, indexed_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 {
+                    "(?, ?, ?, ?, ?, ?)"
+                } else {
+                    ", (?, ?, ?, ?, ?, ?)"
+                });
+            }
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (collection, rkey, cid, _) in chunk {
+                q = q
+                    .bind(did)
+                    .bind(collection.as_str())
+                    .bind(rkey.as_str())
+                    .bind(cid.to_string())
+                    .bind(rev)
+                    .bind(r.now);
+            }
+            q.execute(&mut *tx).await.map_err(db)?;
+        }
+        let refs: Vec<(&str, &str, String)> = r
+            .records
+            .iter()
+            .flat_map(|(c, k, _, blobs)| {
+                blobs
+                    .iter()
+                    .map(move |b| (c.as_str(), k.as_str(), b.to_string()))
+            })
+            .collect();
+        for chunk in refs.chunks(BLOCKS_PER_INSERT) {
+            let mut sql = String::from(
+                "INSERT OR IGNORE INTO record_blob (did, blob_cid, collection, rkey) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 {
+                    "(?, ?, ?, ?)"
+                } else {
+                    ", (?, ?, ?, ?)"
+                });
+            }
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (collection, rkey, blob) in chunk {
+                q = q
+                    .bind(did)
+                    .bind(blob.as_str())
+                    .bind(*collection)
+                    .bind(*rkey);
+            }
+            q.execute(&mut *tx).await.map_err(db)?;
+        }
+        sqlx::query(
+            "UPDATE blob SET temp = 0 WHERE did = ?1 AND temp = 1 AND cid IN \
+             (SELECT blob_cid FROM record_blob WHERE did = ?1)",
+        )
+        .bind(did)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut orphaned_blobs = Vec::new();
+        let old: BTreeSet<String> = old_refs.into_iter().map(|(c,)| c).collect();
+        for blob in old {
+            let deleted = sqlx::query(
+                "DELETE FROM blob WHERE did = ? AND cid = ? AND NOT EXISTS \
+                 (SELECT 1 FROM record_blob WHERE did = blob.did AND blob_cid = blob.cid)",
+            )
+            .bind(did)
+            .bind(&blob)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            if deleted.rows_affected() > 0 {
+                orphaned_blobs.push(parse_cid(&blob)?);
+            }
+        }
+        let seq = insert_optional_event(&mut tx, r.event.as_ref()).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(CommitApplied {
+            seq,
+            orphaned_blobs,
+        })
+    }
+
     async fn record(
         &self,
         did: &Did,
@@ -903,7 +1026,8 @@ impl BlobMetaStore for SqliteStore {
     async fn put_temp_blob(&self, row: BlobRow) -> StoreResult<bool> {
         let res = sqlx::query(
             "INSERT OR IGNORE INTO blob (did, cid, mime_type, size, temp, created_at) \
-             VALUES (?, ?, ?, ?, 1, ?)",
+             VALUES (?1, ?2, ?3, ?4, \
+             NOT EXISTS (SELECT 1 FROM record_blob WHERE did = ?1 AND blob_cid = ?2), ?5)",
         )
         .bind(row.did.as_str())
         .bind(row.cid.to_string())
@@ -977,6 +1101,29 @@ impl BlobMetaStore for SqliteStore {
         }
         .map_err(db)?;
         rows.iter().map(|(c,)| parse_cid(c)).collect()
+    }
+
+    async fn list_missing_blobs(
+        &self,
+        did: &Did,
+        cursor: Option<&Cid>,
+        limit: usize,
+    ) -> StoreResult<Vec<(Cid, Nsid, RecordKey)>> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT rb.blob_cid, rb.collection, rb.rkey FROM record_blob rb \
+             WHERE rb.did = ?1 AND rb.blob_cid > ?2 AND NOT EXISTS \
+             (SELECT 1 FROM blob b WHERE b.did = rb.did AND b.cid = rb.blob_cid) \
+             GROUP BY rb.blob_cid ORDER BY rb.blob_cid LIMIT ?3",
+        )
+        .bind(did.as_str())
+        .bind(cursor.map(Cid::to_string).unwrap_or_default())
+        .bind(limit_i64(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|(b, c, r)| Ok((parse_cid(b)?, parse("collection", c)?, parse("rkey", r)?)))
+            .collect()
     }
 
     async fn take_expired_temp_blobs(

@@ -71,6 +71,7 @@ pub fn cases<S: FullStore>() -> Vec<Case<S>> {
         commit_blocks_and_since,
         commit_blob_references,
         commit_concurrent_failures_are_isolated,
+        repo_replace_and_missing_blobs,
         blob_metadata,
         preferences,
         events_log,
@@ -1022,6 +1023,134 @@ async fn commit_concurrent_failures_are_isolated<S: FullStore>(s: Arc<S>) {
         after.windows(2).all(|w| w[1].seq == w[0].seq + 1),
         "gap-free"
     );
+}
+
+/// `replace_repo` (importRepo): swaps the whole repository; references to blobs not uploaded
+/// yet are kept and listed as missing until uploaded.
+async fn repo_replace_and_missing_blobs<S: FullStore>(s: Arc<S>) {
+    let h1 = setup_account(&*s, 1).await;
+    let d = did(1);
+    s.put_temp_blob(temp_blob(1, "gone", 1))
+        .await
+        .expect("upload");
+    s.put_temp_blob(temp_blob(1, "have", 1))
+        .await
+        .expect("upload");
+    let c2 = commit_on(
+        1,
+        h1,
+        2,
+        vec![put("app.test.post", "old", vec![blob_cid("gone")])],
+    );
+    let h2 = c2.cid;
+    s.apply_commit(c2).await.expect("commit");
+
+    let (new_cid, new_bytes) = block("imported-commit");
+    let mut blocks = BlockMap::new();
+    blocks.insert(new_cid, new_bytes);
+    let mut records = Vec::new();
+    for (key, blobs) in [
+        ("x", vec![blob_cid("have"), blob_cid("missing1")]),
+        ("y", vec![blob_cid("missing2")]),
+    ] {
+        let (rc, rb) = block(&format!("record-{key}"));
+        blocks.insert(rc, rb);
+        records.push((nsid("app.test.post"), rkey(key), rc, blobs));
+    }
+    let replace = |prev: Cid| RepoReplace {
+        did: d.clone(),
+        prev,
+        cid: new_cid,
+        rev: tid(9),
+        blocks: blocks.clone(),
+        records: records.clone(),
+        event: Some(event(&d, EventKind::Sync, "sync", 9)),
+        now: 9,
+    };
+    let stale = s.replace_repo(replace(h1)).await.expect_err("stale prev");
+    assert!(is_conflict(&stale, &Conflict::HeadMoved), "{stale:?}");
+    assert_eq!(
+        s.repo_root(&d).await.expect("root").map(|r| r.cid),
+        Some(h2)
+    );
+    let unknown = s
+        .replace_repo(RepoReplace {
+            did: did(9),
+            ..replace(h2)
+        })
+        .await
+        .expect_err("no account");
+    assert!(matches!(unknown, StoreError::NotFound), "{unknown:?}");
+
+    let applied = s.replace_repo(replace(h2)).await.expect("replace");
+    assert!(applied.seq.is_some());
+    assert_eq!(applied.orphaned_blobs, vec![blob_cid("gone")]);
+    assert_eq!(
+        s.repo_root(&d).await.expect("root"),
+        Some(RepoRoot {
+            cid: new_cid,
+            rev: tid(9)
+        })
+    );
+    assert!(
+        s.get_block(&d, &h2).await.expect("get").is_none(),
+        "old blocks dropped"
+    );
+    assert_eq!(s.blocks_since(&d, None).await.expect("all").len(), 3);
+    let posts = nsid("app.test.post");
+    assert!(
+        s.record(&d, &posts, &rkey("old"))
+            .await
+            .expect("r")
+            .is_none()
+    );
+    let x = s
+        .record(&d, &posts, &rkey("x"))
+        .await
+        .expect("r")
+        .expect("imported");
+    assert_eq!(x.rev, tid(9));
+    assert!(
+        !s.blob(&d, &blob_cid("have"))
+            .await
+            .expect("blob")
+            .expect("kept")
+            .temp
+    );
+    assert!(s.blob(&d, &blob_cid("gone")).await.expect("blob").is_none());
+
+    let mut missing = vec![blob_cid("missing1"), blob_cid("missing2")];
+    missing.sort_by_key(Cid::to_string);
+    let listed = s.list_missing_blobs(&d, None, 10).await.expect("missing");
+    assert_eq!(listed.iter().map(|m| m.0).collect::<Vec<_>>(), missing);
+    let page = s
+        .list_missing_blobs(&d, Some(&missing[0]), 10)
+        .await
+        .expect("page");
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].0, missing[1]);
+    // Uploading a missing blob makes it permanent at once.
+    let label = if missing[0] == blob_cid("missing1") {
+        "missing1"
+    } else {
+        "missing2"
+    };
+    assert!(
+        s.put_temp_blob(temp_blob(1, label, 10))
+            .await
+            .expect("upload")
+    );
+    assert!(
+        !s.blob(&d, &missing[0])
+            .await
+            .expect("blob")
+            .expect("row")
+            .temp
+    );
+    let listed = s.list_missing_blobs(&d, None, 10).await.expect("missing");
+    assert_eq!(listed.iter().map(|m| m.0).collect::<Vec<_>>(), missing[1..]);
+    let stats = s.repo_stats(&d).await.expect("stats");
+    assert_eq!((stats.expected_blobs, stats.imported_blobs), (3, 2));
 }
 
 // ---------------------------------------------------------------------------------------------

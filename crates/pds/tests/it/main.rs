@@ -6,6 +6,7 @@ mod accounts;
 mod bad_input;
 mod blobs;
 mod harness;
+mod migration;
 mod records;
 mod sync;
 mod throughput;
