@@ -1,7 +1,8 @@
 //! Account migration, receiving side (checklist #100): `com.atproto.repo.importRepo` replaces
 //! the account's repository with a verified CAR from the old PDS, re-signed with this
-//! account's key, and `com.atproto.repo.listMissingBlobs` lists the blobs its records
-//! reference that have not been uploaded yet.
+//! account's key, `com.atproto.repo.listMissingBlobs` lists the blobs its records reference
+//! that have not been uploaded yet, and `com.atproto.identity.submitPlcOperation` forwards the
+//! user's signed PLC operation once it points the DID here.
 //!
 //! The CAR is verified fully (structure, DID, completeness; the old signature is not checked:
 //! the new commit is ours) off the async threads. Records are indexed as they are; lexicon
@@ -123,6 +124,65 @@ impl Pds {
             self.delete_blob_bytes(&did, &blob).await;
         }
         Ok(CommitRef { cid, rev })
+    }
+
+    /// `com.atproto.identity.submitPlcOperation` (full-access sessions only): `operation` is
+    /// the signed PLC operation JSON (signed by a rotation key the directory accepts, e.g. the
+    /// old PDS's via `signPlcOperation`). It must make this server the account's PDS: our
+    /// rotation key listed, the account's signing key as `#atproto`, our endpoint as
+    /// `#atproto_pds`, and the account's handle first in `alsoKnownAs`. Then it is submitted
+    /// to the directory and an `#identity` event emitted.
+    pub async fn submit_plc_operation(
+        &self,
+        auth: &AuthContext,
+        operation: &serde_json::Value,
+    ) -> Result<()> {
+        auth.require_full_access()?;
+        if auth.did.method() != "plc" {
+            return Err(Error::invalid("Only did:plc accounts use PLC operations"));
+        }
+        let row = self.account_row(&auth.did).await?;
+        let op = identity::SignedOperation::from_json(operation)
+            .map_err(|e| Error::invalid(format!("Invalid PLC operation: {e}")))?;
+        let fields = op
+            .operation()
+            .fields()
+            .ok_or_else(|| Error::invalid("A tombstone cannot be submitted here"))?;
+        let ours = self.config.plc_rotation_key.public_key().to_did_key();
+        if !fields.rotation_keys.contains(&ours) {
+            return Err(Error::invalid(
+                "Rotation keys do not include this server's rotation key",
+            ));
+        }
+        let key = self.signing_keypair(&auth.did).await?;
+        if fields.atproto_signing_key() != Some(key.public_key().to_did_key().as_str()) {
+            return Err(Error::invalid("Incorrect signing key"));
+        }
+        let endpoint = fields.pds_endpoint().map(|e| e.trim_end_matches('/'));
+        if endpoint != Some(self.config.public_url.trim_end_matches('/')) {
+            return Err(Error::invalid("Incorrect endpoint on atproto_pds service"));
+        }
+        if fields.handle().as_ref() != Some(&row.handle) {
+            return Err(Error::invalid("Incorrect handle in alsoKnownAs"));
+        }
+        self.deps
+            .plc
+            .submit(&auth.did, &op)
+            .await
+            .map_err(|e| match e {
+                crate::plc::PlcClientError::Rejected(msg) => {
+                    Error::invalid(format!("PLC directory rejected the operation: {msg}"))
+                }
+                other => Error::new(ErrorKind::UpstreamFailure, "PLC directory unavailable")
+                    .with_source(other),
+            })?;
+        let seq = self
+            .deps
+            .events
+            .append_event(events::identity(&auth.did, Some(&row.handle), now_ms()))
+            .await?;
+        self.notify(Some(seq));
+        Ok(())
     }
 
     /// `com.atproto.repo.listMissingBlobs`: `limit` clamped to 1..=1000 (default 500).

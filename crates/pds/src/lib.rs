@@ -50,6 +50,7 @@
 //! | `server.deleteAccount` | [`Pds::delete_account`]`(did, password)` |
 //! | `identity.resolveHandle` (local), `/.well-known/atproto-did` | [`Pds::resolve_local_handle`] |
 //! | `identity.getRecommendedDidCredentials` | [`Pds::recommended_did_credentials`] -> JSON |
+//! | `identity.submitPlcOperation` | [`Pds::submit_plc_operation`]`(auth, &op_json)` |
 //! | `identity.updateHandle` | [`Pds::update_handle`]`(auth, handle, externally_verified)` |
 //! | admin takedown (`admin.updateSubjectStatus`) | [`Pds::set_takedown`]`(did, Some(ref) / None)` |
 //! | `admin.deleteAccount` | [`Pds::admin_delete_account`]`(did)` |

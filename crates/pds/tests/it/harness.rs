@@ -28,6 +28,11 @@ fn catalog() -> Arc<lexicon::Catalog> {
 }
 
 pub(crate) async fn test_pds() -> TestPds {
+    test_pds_with_plc(Arc::new(MemoryPlc::new())).await
+}
+
+/// A test PDS using a given PLC directory (several PDSes can share one, as in migrations).
+pub(crate) async fn test_pds_with_plc(plc: Arc<MemoryPlc>) -> TestPds {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(&dir.path().join("pds.sqlite"))
         .await
@@ -37,7 +42,6 @@ pub(crate) async fn test_pds() -> TestPds {
     let blob_store = Arc::new(
         object_store::local::LocalFileSystem::new_with_prefix(&blob_dir).expect("object store"),
     );
-    let plc = Arc::new(MemoryPlc::new());
     let mut config = PdsConfig::new(
         "did:web:pds.test".parse().expect("did"),
         "https://pds.test",

@@ -5,7 +5,9 @@ use bytes::Bytes;
 use pds::{CreateAccount, ErrorKind};
 use repo::repo::{VerifyOptions, verify_car};
 
-use crate::harness::{create_account, json_value, nsid, post, rkey, test_pds};
+use std::sync::Arc;
+
+use crate::harness::{create_account, json_value, nsid, post, rkey, test_pds, test_pds_with_plc};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRmigrating-image";
 
@@ -197,4 +199,76 @@ async fn import_repo_rejects_foreign_or_broken_cars() {
     )
     .expect("verifies");
     assert_eq!(v.record_count, 0);
+}
+
+#[tokio::test]
+async fn submit_plc_operation_moves_the_did_here() {
+    let plc = Arc::new(pds::MemoryPlc::new());
+    let old = test_pds_with_plc(plc.clone()).await;
+    let new = test_pds_with_plc(plc.clone()).await;
+    let alice = create_account(&old, "alice").await;
+    let created = new
+        .pds
+        .create_account(CreateAccount {
+            handle: "alice.test".to_owned(),
+            password: Some("password".to_owned()),
+            did: Some(alice.did.clone()),
+            ..CreateAccount::default()
+        })
+        .await
+        .expect("byo did");
+    let auth = new
+        .pds
+        .verify_access_token(&created.access_jwt)
+        .expect("token");
+    let creds = new
+        .pds
+        .recommended_did_credentials(&auth)
+        .await
+        .expect("creds");
+    let new_key = crypto::PublicKey::from_did_key(
+        creds["verificationMethods"]["atproto"]
+            .as_str()
+            .expect("key"),
+    )
+    .expect("did:key");
+    let handle: syntax::Handle = "alice.test".parse().expect("handle");
+    let last = pds::PlcClient::last_operation(&*plc, &alice.did)
+        .await
+        .expect("log")
+        .expect("known");
+    let op_for = |endpoint: &str| {
+        let fields = identity::PlcFields::atproto(
+            vec![new.pds.config().plc_rotation_key.public_key().to_did_key()],
+            &new_key,
+            &handle,
+            endpoint,
+        );
+        // The old PDS signs with its rotation key (signPlcOperation on its side).
+        identity::Operation::update(fields, last.cid()).sign(&old.pds.config().plc_rotation_key)
+    };
+    let wrong = new
+        .pds
+        .submit_plc_operation(&auth, &op_for("https://elsewhere.test").to_json())
+        .await
+        .expect_err("wrong endpoint");
+    assert_eq!(wrong.kind(), ErrorKind::InvalidRequest);
+    new.pds
+        .submit_plc_operation(&auth, &op_for("https://pds.test").to_json())
+        .await
+        .expect("submit");
+    let doc = pds::PlcClient::resolve(&*plc, &alice.did)
+        .await
+        .expect("resolve")
+        .expect("doc");
+    assert_eq!(
+        doc.signing_key().expect("key").to_did_key(),
+        new_key.to_did_key()
+    );
+    let garbage = new
+        .pds
+        .submit_plc_operation(&auth, &serde_json::json!({"type": "nope"}))
+        .await
+        .expect_err("garbage");
+    assert_eq!(garbage.kind(), ErrorKind::InvalidRequest);
 }
