@@ -66,7 +66,7 @@
 //! | `sync.getLatestCommit` (`getHead`) | [`Pds::get_latest_commit`] -> [`LatestCommit`] |
 //! | `sync.getRepoStatus` / `listRepos` | [`Pds::get_repo_status`], [`Pds::list_repos`] |
 //! | `actor.getPreferences` / `putPreferences` | [`Pds::get_preferences`], [`Pds::put_preferences`] |
-//! | (background) | [`Pds::collect_temp_blobs`]`(older_than)` |
+//! | (background) | [`Pds::collect_temp_blobs`]`(older_than)`, [`Pds::collect_expired_sessions`] |
 //! | (firehose, issue 5) | [`Pds::events`] (the [`ports::EventStore`]), [`Pds::subscribe_events`] |
 //!
 //! Records cross this API as [`data_model::Value`] (the relay converts JSON with

@@ -450,6 +450,15 @@ impl Pds {
         Ok(crate::jwt::service_jwt(&key, &auth.did, aud, lxm, now, exp))
     }
 
+    /// Deletes expired refresh tokens (housekeeping, for a periodic task); returns how many.
+    pub async fn collect_expired_sessions(&self) -> Result<u64> {
+        Ok(self
+            .deps
+            .accounts
+            .delete_expired_refresh_tokens(now_ms())
+            .await?)
+    }
+
     /// The account's signing key, decrypted.
     pub(crate) async fn signing_keypair(&self, did: &Did) -> Result<crypto::Keypair> {
         let sealed = self

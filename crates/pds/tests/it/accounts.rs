@@ -112,6 +112,11 @@ async fn sessions_login_refresh_single_use_and_logout() {
     let info = t.pds.get_session(&auth).await.expect("get session");
     assert_eq!(info.email.as_deref(), Some("alice@example.com"));
 
+    assert_eq!(
+        t.pds.collect_expired_sessions().await.expect("gc"),
+        0,
+        "none expired yet"
+    );
     t.pds.delete_session(&s2.refresh_jwt).await.expect("logout");
     let revoked = t
         .pds
