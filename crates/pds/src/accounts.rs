@@ -195,7 +195,8 @@ impl AccountStatus {
 pub struct CheckAccountStatus {
     /// Whether the account is active.
     pub activated: bool,
-    /// Whether the DID document points here (true for accounts created here; not re-checked).
+    /// Whether the DID document names this server and the account's key (did:plc checked
+    /// through the directory; did:web counted as valid).
     pub valid_did: bool,
     /// Head commit CID.
     pub repo_commit: data_model::Cid,
@@ -549,6 +550,14 @@ impl Pds {
         if row.deactivated_at.is_none() {
             return Ok(());
         }
+        // As the reference: only once the DID document makes this server the account's PDS
+        // (after a migration, the PLC update comes first).
+        if !self.did_doc_points_here(&auth.did).await? {
+            return Err(Error::invalid(
+                "The DID document does not name this server and this account's signing key; \
+                 update it first (getRecommendedDidCredentials)",
+            ));
+        }
         let now = now_ms();
         let status = if row.takedown_ref.is_some() {
             Some("takendown")
@@ -576,6 +585,32 @@ impl Pds {
         Ok(())
     }
 
+    /// Whether the DID document names this server as the account's PDS with the account's
+    /// signing key. did:plc documents are resolved through the PLC directory; did:web ones are
+    /// not checked here (no HTTP in this crate) and count as valid.
+    pub(crate) async fn did_doc_points_here(&self, did: &Did) -> Result<bool> {
+        if did.method() != "plc" {
+            return Ok(true);
+        }
+        let doc = match self.deps.plc.resolve(did).await {
+            Ok(Some(doc)) => doc,
+            Ok(None) => return Ok(false),
+            Err(e) => {
+                return Err(
+                    Error::new(ErrorKind::UpstreamFailure, "PLC directory unavailable")
+                        .with_source(e),
+                );
+            }
+        };
+        let key = self.signing_keypair(did).await?.public_key().to_did_key();
+        let key_ok = doc.signing_key().is_ok_and(|k| k.to_did_key() == key);
+        let here = self.config.public_url.trim_end_matches('/');
+        let endpoint_ok = doc
+            .pds_endpoint()
+            .is_ok_and(|e| e.trim_end_matches('/') == here);
+        Ok(key_ok && endpoint_ok)
+    }
+
     /// `com.atproto.server.checkAccountStatus`.
     pub async fn check_account_status(&self, auth: &AuthContext) -> Result<CheckAccountStatus> {
         let row = self.account_row(&auth.did).await?;
@@ -593,7 +628,7 @@ impl Pds {
             .await?;
         Ok(CheckAccountStatus {
             activated: row.deactivated_at.is_none(),
-            valid_did: true,
+            valid_did: self.did_doc_points_here(&auth.did).await.unwrap_or(false),
             repo_commit: root.cid,
             repo_rev: root.rev,
             repo_blocks: stats.blocks,

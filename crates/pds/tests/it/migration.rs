@@ -14,7 +14,8 @@ const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRmigrating-image";
 #[tokio::test]
 async fn import_repo_then_upload_missing_blobs() {
     // The old PDS: posts, one with an image.
-    let old = test_pds().await;
+    let plc = Arc::new(pds::MemoryPlc::new());
+    let old = test_pds_with_plc(plc.clone()).await;
     let alice = create_account(&old, "alice").await;
     for i in 0..5 {
         old.pds
@@ -62,7 +63,7 @@ async fn import_repo_then_upload_missing_blobs() {
         .expect("export");
 
     // The new PDS: same DID, deactivated, then import.
-    let new = test_pds().await;
+    let new = test_pds_with_plc(plc.clone()).await;
     let created = new
         .pds
         .create_account(CreateAccount {
@@ -85,6 +86,10 @@ async fn import_repo_then_upload_missing_blobs() {
 
     let status = new.pds.check_account_status(&auth).await.expect("status");
     assert!(!status.activated);
+    assert!(
+        !status.valid_did,
+        "the DID document still names the old PDS's key"
+    );
     assert_eq!(status.indexed_records, 6);
     assert_eq!((status.expected_blobs, status.imported_blobs), (1, 0));
     assert_eq!(status.repo_commit, commit.cid);
@@ -134,6 +139,20 @@ async fn import_repo_then_upload_missing_blobs() {
             .as_ref(),
         PNG
     );
+    let early = new
+        .pds
+        .activate_account(&auth)
+        .await
+        .expect_err("DID not updated yet");
+    assert_eq!(early.kind(), ErrorKind::InvalidRequest);
+    point_did_at(&plc, &old, &new, &auth, &alice.did).await;
+    assert!(
+        new.pds
+            .check_account_status(&auth)
+            .await
+            .expect("status")
+            .valid_did
+    );
     new.pds.activate_account(&auth).await.expect("activate");
     new.pds
         .create_record(
@@ -160,6 +179,43 @@ async fn import_repo_then_upload_missing_blobs() {
         .await
         .expect("list");
     assert_eq!(list.records.len(), 7);
+}
+
+/// The old PDS signs (its rotation key) a PLC update naming the new PDS, which submits it.
+async fn point_did_at(
+    plc: &pds::MemoryPlc,
+    old: &crate::harness::TestPds,
+    new: &crate::harness::TestPds,
+    auth: &pds::AuthContext,
+    did: &syntax::Did,
+) {
+    let creds = new
+        .pds
+        .recommended_did_credentials(auth)
+        .await
+        .expect("creds");
+    let key = crypto::PublicKey::from_did_key(
+        creds["verificationMethods"]["atproto"]
+            .as_str()
+            .expect("key"),
+    )
+    .expect("did:key");
+    let last = pds::PlcClient::last_operation(plc, did)
+        .await
+        .expect("log")
+        .expect("known");
+    let fields = identity::PlcFields::atproto(
+        vec![new.pds.config().plc_rotation_key.public_key().to_did_key()],
+        &key,
+        &"alice.test".parse().expect("handle"),
+        "https://pds.test",
+    );
+    let op =
+        identity::Operation::update(fields, last.cid()).sign(&old.pds.config().plc_rotation_key);
+    new.pds
+        .submit_plc_operation(auth, &op.to_json())
+        .await
+        .expect("submit");
 }
 
 #[tokio::test]
