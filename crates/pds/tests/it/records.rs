@@ -558,3 +558,66 @@ async fn cold_cache_write_fetches_blocks_on_demand() {
     let v = verify_car(car.as_slice(), &VerifyOptions::default()).expect("verifies");
     assert_eq!((v.commit_cid, v.record_count), (again.commit.cid, 43));
 }
+
+#[tokio::test]
+async fn commit_event_body_matches_the_lexicon() {
+    let t = test_pds().await;
+    let alice = create_account(&t, "alice").await;
+    let first = t
+        .pds
+        .get_latest_commit(&alice.did, None)
+        .await
+        .expect("latest");
+    let r = t
+        .pds
+        .create_record(
+            &alice.auth,
+            alice.repo(),
+            nsid("app.bsky.feed.post"),
+            None,
+            post("hello firehose"),
+            None,
+            None,
+        )
+        .await
+        .expect("create");
+    let evs = t.pds.events().events_after(0, 100).await.expect("events");
+    let last = evs.last().expect("an event");
+    assert_eq!(last.kind, pds::ports::EventKind::Commit);
+    let body = data_model::cbor::decode(&last.event).expect("DAG-CBOR body");
+    let m = body.as_map().expect("map");
+    let keys: Vec<&str> = m.keys().map(String::as_str).collect();
+    for k in [
+        "repo", "commit", "rev", "since", "blocks", "ops", "rebase", "tooBig", "blobs", "time",
+        "prevData",
+    ] {
+        assert!(keys.contains(&k), "missing {k}: {keys:?}");
+    }
+    assert!(!keys.contains(&"seq"), "seq is added by the streamer");
+    assert_eq!(m["repo"].as_str(), Some(alice.did.as_str()));
+    assert_eq!(m["commit"].as_link(), Some(&r.commit.cid));
+    assert_eq!(m["rev"].as_str(), Some(r.commit.rev.as_str()));
+    assert_eq!(m["since"].as_str(), Some(first.rev.as_str()));
+    assert_eq!(m["rebase"], data_model::Value::Bool(false));
+    assert_eq!(m["tooBig"], data_model::Value::Bool(false));
+    let data_model::Value::List(ops) = &m["ops"] else {
+        panic!("ops is a list")
+    };
+    assert_eq!(ops.len(), 1);
+    assert_eq!(
+        ops[0].get("action").and_then(|v| v.as_str()),
+        Some("create")
+    );
+    assert_eq!(ops[0].get("cid").and_then(|v| v.as_link()), Some(&r.cid));
+    assert!(ops[0].get("prev").is_none(), "creates carry no prev");
+    let data_model::Value::Bytes(car) = &m["blocks"] else {
+        panic!("blocks are bytes")
+    };
+    let mut reader = repo::car::CarReader::new(car.as_slice()).expect("CAR");
+    assert_eq!(reader.roots(), &[r.commit.cid]);
+    let mut cids = Vec::new();
+    while let Some((cid, _)) = reader.next_block().expect("block") {
+        cids.push(cid);
+    }
+    assert!(cids.contains(&r.commit.cid) && cids.contains(&r.cid));
+}
