@@ -16,10 +16,16 @@
 //! [`SqliteStore::open`] must therefore run inside a tokio runtime, which hosts that task.
 //!
 //! Foreign keys are on (deleting an account cascades to everything it owns), `synchronous =
-//! NORMAL` (a committed transaction survives a process crash such as SIGKILL; after a power
-//! loss the last transactions before the latest checkpoint may be lost, never corrupted: the
+//! NORMAL` (a committed transaction survives a process crash such as SIGKILL; a power loss may
+//! lose the transactions committed since the last checkpoint, never corrupt the file: the
 //! usual WAL setting for servers), the WAL is checkpointed every 4000 pages, and a busy
 //! timeout covers other processes holding the file (backups, the sqlite3 shell).
+//!
+//! # Migrations
+//! `0001_init.sql` (schema, with a comment per table), `0002_firehose.sql` (retention
+//! watermark), `0003_write_path_indexes.sql` (drops indexes the write path paid for on every
+//! commit). Never edit an applied migration; `build.rs` makes cargo re-embed the folder when a
+//! file changes.
 //!
 //! This crate is the only one that knows sqlx. It holds no domain logic: every method is one
 //! statement or one transaction implementing the contract documented on its port trait, and it
