@@ -223,14 +223,30 @@ pub(crate) fn frame_row(row: &StoredEvent) -> Option<Bytes> {
 /// the use cases announce a new `seq` on `notify`, and every `poll` in any case (rows written
 /// by another process, or a missed wake-up). Ends when the hub is dropped or `notify`'s sender
 /// is (the use cases are gone).
+///
+/// Pushes are at least `coalesce` apart: an event that follows the previous push sooner waits
+/// for the rest of that interval and goes out with whatever else arrived meanwhile. Sparse
+/// events are not delayed at all; under load, every subscriber wakes (and writes to its
+/// socket) once per batch instead of once per event, which is what lets one process feed
+/// a thousand subscribers.
 pub(crate) async fn run_tailer(
     hub: Weak<Hub>,
     events: Arc<dyn EventStore>,
     mut notify: watch::Receiver<Seq>,
     poll: Duration,
+    coalesce: Duration,
 ) {
     let mut backoff = Duration::from_millis(100);
+    let mut last_push: Option<tokio::time::Instant> = None;
+    let mut backlog = false;
     loop {
+        if !backlog && let Some(t) = last_push {
+            let since = t.elapsed();
+            if since < coalesce {
+                tokio::time::sleep(coalesce - since).await;
+            }
+        }
+        backlog = false;
         let Some(h) = hub.upgrade() else { return };
         notify.borrow_and_update();
         let after = h.head();
@@ -264,7 +280,11 @@ pub(crate) async fn run_tailer(
                     }
                     _ => {}
                 }
+                if !rows.is_empty() {
+                    last_push = Some(tokio::time::Instant::now());
+                }
                 if full {
+                    backlog = true;
                     continue;
                 }
             }

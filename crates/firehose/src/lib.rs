@@ -61,6 +61,9 @@ pub struct FirehoseConfig {
     pub live_batch: usize,
     /// How often the tailer polls the log when nothing announced a write.
     pub tail_poll: Duration,
+    /// Least time between two pushes to the live ring (events closer together go out as one
+    /// batch; a sparse event is never delayed). See `hub::run_tailer`.
+    pub coalesce: Duration,
 }
 
 /// The default retention window: 72 hours.
@@ -77,6 +80,7 @@ impl Default for FirehoseConfig {
             backfill_page: 500,
             live_batch: 256,
             tail_poll: Duration::from_secs(1),
+            coalesce: Duration::from_millis(5),
         }
     }
 }
@@ -191,6 +195,7 @@ impl Firehose {
                     self.events.clone(),
                     self.notify.clone(),
                     self.config.tail_poll,
+                    self.config.coalesce,
                 ));
                 Ok(hub)
             })
