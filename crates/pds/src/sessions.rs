@@ -288,7 +288,8 @@ impl Pds {
         ))
     }
 
-    /// `com.atproto.server.getSession` (tokens left empty).
+    /// `com.atproto.server.getSession` (tokens left empty); `AccountTakedown` for a taken-down
+    /// account, `InvalidToken` for a deleted one.
     pub async fn get_session(&self, auth: &AuthContext) -> Result<Session> {
         let row = self
             .deps
@@ -296,6 +297,12 @@ impl Pds {
             .account(&auth.did)
             .await?
             .ok_or_else(|| Error::new(ErrorKind::InvalidToken, "Account not found"))?;
+        if row.takedown_ref.is_some() {
+            return Err(Error::new(
+                ErrorKind::AccountTakedown,
+                "Account has been taken down",
+            ));
+        }
         Ok(session_of(&row, String::new(), String::new()))
     }
 
@@ -362,9 +369,10 @@ impl Pds {
         })
     }
 
-    /// `com.atproto.server.listAppPasswords` (full-access sessions only).
+    /// `com.atproto.server.listAppPasswords`. App-password sessions may list (not create or
+    /// revoke) app passwords, as the reference PDS allows (its handler takes standard access);
+    /// the method stays in [`PROTECTED_METHODS`] for service-auth tokens.
     pub async fn list_app_passwords(&self, auth: &AuthContext) -> Result<Vec<AppPassword>> {
-        auth.require_full_access()?;
         Ok(self
             .deps
             .accounts
