@@ -553,6 +553,12 @@ async fn takedown_blocks_login_and_reads() {
     assert_eq!(e.kind(), ErrorKind::AccountTakedown);
     let e = t
         .pds
+        .get_session(&alice.auth)
+        .await
+        .expect_err("getSession");
+    assert_eq!(e.kind(), ErrorKind::AccountTakedown);
+    let e = t
+        .pds
         .get_repo(&alice.did, None, None)
         .await
         .expect_err("getRepo");
