@@ -661,6 +661,30 @@ impl Pds {
         self.remove_account(did).await
     }
 
+    /// Deletes the deactivated accounts whose `deleteAfter` has passed (housekeeping, for a
+    /// periodic task); returns how many were deleted.
+    pub async fn delete_due_accounts(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let due = self
+                .deps
+                .accounts
+                .accounts_due_for_deletion(now_ms(), 100)
+                .await?;
+            if due.is_empty() {
+                return Ok(total);
+            }
+            for did in due {
+                match self.remove_account(&did).await {
+                    Ok(()) => total += 1,
+                    // Deleted meanwhile by someone else: nothing left to do.
+                    Err(e) if e.kind() == ErrorKind::RepoNotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+
     /// Deletes everything of `did` under its account lock and emits the tombstone.
     async fn remove_account(&self, did: &Did) -> Result<()> {
         let slot = self.cache.slot(did);

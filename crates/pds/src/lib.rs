@@ -66,7 +66,7 @@
 //! | `sync.getLatestCommit` (`getHead`) | [`Pds::get_latest_commit`] -> [`LatestCommit`] |
 //! | `sync.getRepoStatus` / `listRepos` | [`Pds::get_repo_status`], [`Pds::list_repos`] |
 //! | `actor.getPreferences` / `putPreferences` | [`Pds::get_preferences`], [`Pds::put_preferences`] |
-//! | (background) | [`Pds::collect_temp_blobs`]`(older_than)`, [`Pds::collect_expired_sessions`] |
+//! | (background) | [`Pds::collect_temp_blobs`]`(older_than)`, [`Pds::collect_expired_sessions`], [`Pds::delete_due_accounts`] |
 //! | (firehose, issue 5) | [`Pds::events`] (the [`ports::EventStore`]), [`Pds::subscribe_events`] |
 //!
 //! Records cross this API as [`data_model::Value`] (the relay converts JSON with
@@ -87,7 +87,6 @@
 //! - Block cleanup: each commit deletes the previous commit block and the MST nodes that left
 //!   the tree; old record versions (after updates/deletes) stay, because identical records
 //!   share a CID and the store has no reverse index to prove a CID unused.
-//! - No account deletion scheduler for `deleteAfter`.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 

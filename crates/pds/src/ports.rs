@@ -398,6 +398,9 @@ pub trait AccountStore: Send + Sync {
     /// transaction.
     async fn delete_account(&self, did: &Did, tombstone: NewEvent) -> StoreResult<DeletedAccount>;
 
+    /// Up to `limit` deactivated accounts whose `delete_after` is at or before `now`.
+    async fn accounts_due_for_deletion(&self, now: Millis, limit: usize) -> StoreResult<Vec<Did>>;
+
     /// Accounts with a repository, ordered by DID, starting after `after`.
     async fn list_repos(&self, after: Option<&Did>, limit: usize) -> StoreResult<Vec<RepoListing>>;
 

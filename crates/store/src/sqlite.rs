@@ -543,6 +543,19 @@ impl AccountStore for SqliteStore {
         Ok(DeletedAccount { seq, blobs })
     }
 
+    async fn accounts_due_for_deletion(&self, now: Millis, limit: usize) -> StoreResult<Vec<Did>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT did FROM account WHERE deactivated_at IS NOT NULL \
+             AND delete_after IS NOT NULL AND delete_after <= ? ORDER BY delete_after LIMIT ?",
+        )
+        .bind(now)
+        .bind(limit_i64(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?;
+        rows.iter().map(|(d,)| parse("did", d)).collect()
+    }
+
     async fn list_repos(&self, after: Option<&Did>, limit: usize) -> StoreResult<Vec<RepoListing>> {
         let rows: Vec<(String, String, String, Option<i64>, Option<String>)> = sqlx::query_as(
             "SELECT a.did, r.cid, r.rev, a.deactivated_at, a.takedown_ref \

@@ -390,11 +390,27 @@ async fn account_status_changes<S: FullStore>(s: Arc<S>) {
     assert!(seq.is_some());
     let a = s.account(&d).await.expect("lookup").expect("exists");
     assert_eq!((a.deactivated_at, a.delete_after), (Some(10), Some(20)));
+    assert!(
+        s.accounts_due_for_deletion(19, 10)
+            .await
+            .expect("due")
+            .is_empty()
+    );
+    assert_eq!(
+        s.accounts_due_for_deletion(20, 10).await.expect("due"),
+        vec![d.clone()]
+    );
     s.set_deactivated(&d, None, None, None)
         .await
         .expect("activate");
     let a = s.account(&d).await.expect("lookup").expect("exists");
     assert_eq!((a.deactivated_at, a.delete_after), (None, None));
+    assert!(
+        s.accounts_due_for_deletion(i64::MAX, 10)
+            .await
+            .expect("due")
+            .is_empty()
+    );
     s.set_takedown(&d, Some("ticket-1".to_owned()), None)
         .await
         .expect("takedown");

@@ -631,3 +631,27 @@ async fn admin_delete_account() {
         .expect_err("twice");
     assert_eq!(again.kind(), ErrorKind::RepoNotFound);
 }
+
+#[tokio::test]
+async fn deactivated_accounts_are_deleted_after_delete_after() {
+    let t = test_pds().await;
+    let alice = create_account(&t, "alice").await;
+    let bob = create_account(&t, "bob").await;
+    t.pds
+        .deactivate_account(&alice.auth, Some(1))
+        .await
+        .expect("deactivate, due long ago");
+    t.pds
+        .deactivate_account(&bob.auth, Some(i64::MAX))
+        .await
+        .expect("deactivate, due never");
+    assert_eq!(t.pds.delete_due_accounts().await.expect("reap"), 1);
+    let e = t
+        .pds
+        .get_repo_status(&alice.did)
+        .await
+        .expect_err("deleted");
+    assert_eq!(e.kind(), ErrorKind::RepoNotFound);
+    assert!(!t.pds.get_repo_status(&bob.did).await.expect("kept").active);
+    assert_eq!(t.pds.delete_due_accounts().await.expect("reap"), 0);
+}
