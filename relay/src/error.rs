@@ -309,12 +309,9 @@ fn pds_status(kind: pds::ErrorKind) -> (StatusCode, &'static str) {
 impl From<pds::Error> for ApiError {
     fn from(err: pds::Error) -> ApiError {
         let (status, name) = pds_status(err.kind());
-        let message = if status.is_server_error() {
-            err.log_message().to_owned()
-        } else {
-            err.message().to_owned()
-        };
-        let mut api = ApiError::new(status, name, message);
+        // `message()` hides the context of internal errors; the full `log_message()` reaches
+        // only the log, through the source attached below.
+        let mut api = ApiError::new(status, name, err.message().to_owned());
         if status == StatusCode::UNAUTHORIZED {
             api = api.with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
