@@ -2,11 +2,14 @@
 //! duplicate-free cutover to the live ring, then live frames (checklist #76-#80).
 //!
 //! The subscriber's position `pos` is the last `seq` it was given. Backfill reads
-//! `events_after(pos)` from the log until `pos` reaches the part of the log the live ring still
-//! holds (`pos >= evicted_through`); from there every later event is in the ring or will be
-//! pushed to it, in order, so reading the ring strictly after `pos` can neither skip nor repeat
-//! an event. If the ring moves on while the backfill runs (a long replay), the backfill simply
-//! reads more pages: only a *live* subscriber that falls out of the ring is too slow.
+//! `events_after(pos)` from the log (never from the ring, so events deleted with their account
+//! are never replayed, even if the ring still holds them) until a page comes back short: every
+//! event committed before that read has been sent. From there the ring takes over, provided it
+//! still holds everything after `pos` (`pos >= evicted_through`): the tailer pushes every
+//! committed event in `seq` order, so reading the ring strictly after `pos` can neither skip
+//! nor repeat an event. If the ring has moved on (a long replay under heavy writes), the
+//! backfill simply reads more pages: only a *live* subscriber that falls out of the ring is too
+//! slow.
 
 use std::sync::Arc;
 
@@ -111,25 +114,27 @@ impl Subscription {
         }
         loop {
             if !self.live {
-                let evicted = self.hub.evicted_through();
-                if self.pos >= evicted {
-                    self.live = true;
-                    continue;
-                }
                 let rows = self.events.events_after(self.pos, self.page).await?;
-                if rows.is_empty() {
-                    // Nothing left in the log up to the ring's start (rows of deleted accounts
-                    // are gone): continue from the ring.
-                    self.pos = self.pos.max(evicted);
-                    self.live = true;
-                    continue;
-                }
+                let caught_up = rows.len() < self.page;
                 let before = out.len();
                 for row in &rows {
                     if let Some(frame) = frame_row(row) {
                         out.push(frame);
                     }
                     self.pos = row.seq;
+                }
+                if caught_up {
+                    // Every event committed before this read has been sent (or was deleted
+                    // with its account); later ones are in the ring unless it has already
+                    // moved past us, in which case the database is read again.
+                    let evicted = self.hub.evicted_through();
+                    if self.pos >= evicted {
+                        self.live = true;
+                    } else if rows.is_empty() {
+                        // Nothing after `pos` is left in the log up to the ring's start.
+                        self.pos = evicted;
+                        self.live = true;
+                    }
                 }
                 if out.len() > before {
                     return Ok(());

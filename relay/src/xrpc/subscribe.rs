@@ -39,6 +39,11 @@ pub(super) fn routes() -> Router<AppState> {
 
 /// Largest message accepted from a client (clients have nothing to say; frames are ignored).
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+/// Read buffer per connection.
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes buffered per connection before they are written to the socket (a batch is flushed
+/// at its end in any case).
+const WRITE_BUFFER: usize = 16 * 1024;
 /// How long the final error or close frame may take to send.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -93,7 +98,12 @@ async fn subscribe_repos(
             .into_response();
         }
     };
-    ws.max_message_size(MAX_CLIENT_MESSAGE)
+    // Small per-connection buffers (tungstenite's defaults are 128 KiB each way): clients send
+    // next to nothing, and every batch is flushed anyway, so a thousand subscribers cost tens
+    // of MiB, not hundreds.
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "subscribeRepos upgrade failed"))
         .on_upgrade(move |socket| stream(socket, state, cursor))
