@@ -380,6 +380,100 @@ async fn check_account(client: &reqwest::Client, stack: &Stack, acct: &Account) 
     );
 }
 
+/// Replays the whole firehose (`subscribeRepos?cursor=0`) and checks it has no gaps for the
+/// acknowledged writes: seqs strictly increase; per repo, every `#commit`'s `since` is the
+/// previous commit's `rev` (the first one's is null); the last rev is the one
+/// `getLatestCommit` reports; and every acknowledged record appears as a `create` op with the
+/// same CID.
+async fn check_firehose(client: &reqwest::Client, stack: &Stack, accounts: &[Account]) {
+    use data_model::Value as Cbor;
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let url = format!(
+        "ws://127.0.0.1:{}/xrpc/com.atproto.sync.subscribeRepos?cursor=0",
+        stack.pds_port
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connect");
+    let mut last_seq = 0i64;
+    let mut frames = 0usize;
+    // did -> last rev; did -> (path -> cid) of create ops.
+    let mut revs: BTreeMap<String, String> = BTreeMap::new();
+    let mut created: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    // Bounded: stop after 2 s of silence (caught up) or 100k frames.
+    while frames < 100_000 {
+        let msg = match tokio::time::timeout(Duration::from_secs(2), ws.next()).await {
+            Err(_) | Ok(None) => break,
+            Ok(Some(m)) => m.expect("ws message"),
+        };
+        let Message::Binary(bytes) = msg else {
+            continue;
+        };
+        frames += 1;
+        let f = firehose::decode_frame(&bytes).expect("frame");
+        assert_eq!(f.op, 1, "error frame on replay: {f:?}");
+        let seq = f.seq().expect("seq");
+        assert!(seq > last_seq, "seq {seq} after {last_seq}");
+        last_seq = seq;
+        if f.t.as_deref() != Some("#commit") {
+            continue;
+        }
+        let m = f.body.as_map().expect("body map");
+        let repo = f.str_field("repo").expect("repo").to_owned();
+        let rev = f.str_field("rev").expect("rev").to_owned();
+        match (revs.get(&repo), m.get("since")) {
+            (Some(prev), Some(Cbor::String(since))) => {
+                assert_eq!(since, prev, "{repo}: firehose gap at seq {seq}");
+            }
+            (None, Some(Cbor::Null)) => {}
+            (prev, since) => panic!("{repo}: since {since:?} after {prev:?} at seq {seq}"),
+        }
+        revs.insert(repo.clone(), rev);
+        let Some(Cbor::List(ops)) = m.get("ops") else {
+            panic!("ops list")
+        };
+        for op in ops {
+            let o = op.as_map().expect("op map");
+            if let (Some(Cbor::String(action)), Some(Cbor::String(path)), Some(Cbor::Link(cid))) =
+                (o.get("action"), o.get("path"), o.get("cid"))
+                && action == "create"
+            {
+                created
+                    .entry(repo.clone())
+                    .or_default()
+                    .insert(path.clone(), cid.to_string());
+            }
+        }
+    }
+    println!("firehose replay: {frames} frames, last seq {last_seq}");
+    for acct in accounts {
+        let did = &acct.did;
+        let latest = get_json(
+            client,
+            &format!(
+                "{}/xrpc/com.atproto.sync.getLatestCommit?did={did}",
+                stack.pds_url
+            ),
+        )
+        .await;
+        assert_eq!(
+            revs.get(did).map(String::as_str),
+            latest["rev"].as_str(),
+            "{did}: last firehose commit vs getLatestCommit"
+        );
+        let creates = created.get(did).cloned().unwrap_or_default();
+        for (rkey, cid) in &acct.acked {
+            assert_eq!(
+                creates.get(&format!("{COLLECTION}/{rkey}")),
+                Some(cid),
+                "{did}: acknowledged {rkey} missing from the firehose"
+            );
+        }
+    }
+}
+
 /// checklist: crash safety (issue 4). SIGKILL during 16 concurrent writers, restart, 3 cycles.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_during_concurrent_writes_loses_no_acknowledged_write() {
@@ -463,6 +557,7 @@ async fn sigkill_during_concurrent_writes_loses_no_acknowledged_write() {
     for acct in &accounts {
         check_account(&c, &stack, acct).await;
     }
+    check_firehose(&c, &stack, &accounts).await;
     let total: usize = accounts.iter().map(|a| a.acked.len()).sum();
     println!("{CYCLES} SIGKILL cycles, {total} acknowledged writes all present and verified");
     server.kill();
