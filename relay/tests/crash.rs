@@ -3,7 +3,8 @@
 //! After each of several kill/restart cycles, every acknowledged write must still be there
 //! (`getRecord` with the same CID, counted by `listRecords`), `getRepo` must verify with the
 //! account's `#atproto` key from its PLC DID document, `getLatestCommit` must name the same
-//! commit as the CAR, and a new write must succeed.
+//! commit as the CAR, and a new write must succeed. At the end, a firehose replay from cursor 0
+//! must hold every acknowledged create, with an unbroken `since`/`rev` chain per repository.
 //!
 //! Only loopback is used; every spawned process is killed when its guard drops.
 
