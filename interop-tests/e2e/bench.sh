@@ -123,6 +123,6 @@ cmd="interop-tests/e2e/bench.sh$([ "$quick" = 1 ] && echo " --quick" || true)"
 python3 "$here/lib/bench_report.py" "$work" "$out" \
   --command "$cmd" --levels "${levels[*]}" --duration "$duration" --records "$records" \
   --iterations "$iterations" --relay-rev "$relay_rev$relay_dirty" \
-  --relay-build "$(basename "$(dirname "$RELAY_BIN")")" --loadgen-build "$(basename "$(dirname "$LOADGEN_BIN")")"
+  --relay-bin "$RELAY_BIN" --loadgen-bin "$LOADGEN_BIN"
 log "wrote $out"
 status=0
