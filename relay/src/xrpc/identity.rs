@@ -30,6 +30,10 @@ pub(super) fn routes() -> Router<AppState> {
             "/xrpc/com.atproto.identity.updateHandle",
             procedure(update_handle),
         )
+        .route(
+            "/xrpc/com.atproto.identity.getRecommendedDidCredentials",
+            query(get_recommended_did_credentials),
+        )
         .route("/.well-known/atproto-did", get(well_known_atproto_did))
         .route("/.well-known/did.json", get(well_known_did_json))
 }
@@ -117,6 +121,16 @@ async fn update_handle(
         .update_handle(&auth, handle.as_str(), externally_verified)
         .await?;
     Ok(StatusCode::OK)
+}
+
+/// `com.atproto.identity.getRecommendedDidCredentials` (checklist #100): what the account's
+/// DID document should hold for this server to host it (rotation key, `#atproto` key, handle,
+/// `#atproto_pds` endpoint).
+async fn get_recommended_did_credentials(
+    State(state): State<AppState>,
+    Access(auth): Access,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.pds().recommended_did_credentials(&auth).await?))
 }
 
 /// `GET /.well-known/atproto-did` on `<handle>`: the DID as text, for local accounts.

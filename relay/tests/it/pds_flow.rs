@@ -182,6 +182,23 @@ async fn account_session_and_identity_flow() {
     .await
     .assert_xrpc_error(400, "InvalidToken");
 
+    // The DID credentials this server recommends name the account's handle (checklist #100).
+    let creds = ok(get(
+        &relay,
+        "com.atproto.identity.getRecommendedDidCredentials",
+        Some(&alice.access),
+    )
+    .await);
+    assert_eq!(creds["alsoKnownAs"][0], "at://alice.test");
+    assert!(creds["verificationMethods"]["atproto"].is_string());
+    get(
+        &relay,
+        "com.atproto.identity.getRecommendedDidCredentials",
+        None,
+    )
+    .await
+    .assert_xrpc_error(401, "AuthMissing");
+
     // Handles resolve locally and through /.well-known/atproto-did (checklist #119).
     let resolved = ok(get(
         &relay,
