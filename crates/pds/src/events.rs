@@ -31,10 +31,18 @@ fn map(entries: Vec<(&str, Value)>) -> Value {
     )
 }
 
-fn time_string(at: Millis) -> String {
-    Datetime::from_timestamp_micros(at.saturating_mul(1000))
+/// `at` as `YYYY-MM-DDTHH:MM:SS.mmmZ`: millisecond precision, as the reference PDS's
+/// `new Date().toISOString()` (checklist #94).
+pub(crate) fn time_string(at: Millis) -> String {
+    let mut text = Datetime::from_timestamp_micros(at.saturating_mul(1000))
         .map(Datetime::into_string)
-        .unwrap_or_else(|_| Datetime::now().into_string())
+        .unwrap_or_else(|_| Datetime::now().into_string());
+    // A whole millisecond in the microsecond form ends in `.mmm000Z`: drop the three zeros.
+    let n = text.len();
+    if n >= 8 && text.ends_with("000Z") && text.as_bytes()[n - 8] == b'.' {
+        text.replace_range(n - 4..n - 1, "");
+    }
+    text
 }
 
 fn event(did: &Did, kind: EventKind, body: Value, at: Millis) -> NewEvent {
@@ -125,4 +133,25 @@ pub(crate) fn account(did: &Did, status: Option<&str>, at: Millis) -> NewEvent {
         fields.push(("status", s(st)));
     }
     event(did, EventKind::Account, map(fields), at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_has_millisecond_precision_checklist_94() {
+        let cases = [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (1_795_428_000_123, "2026-11-23T10:00:00.123Z"),
+            (1_795_428_000_000, "2026-11-23T10:00:00.000Z"),
+            (1_795_428_059_999, "2026-11-23T10:00:59.999Z"),
+        ];
+        for (at, want) in cases {
+            let got = time_string(at);
+            assert_eq!(got, want);
+            assert!(got.parse::<Datetime>().is_ok(), "{got} is a valid datetime");
+        }
+        println!("events time_string: {} cases", cases.len());
+    }
 }
