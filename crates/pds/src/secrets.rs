@@ -7,7 +7,7 @@
 //! Sealed format: `0x01 ‖ nonce (24) ‖ ciphertext+tag`.
 
 use argon2::password_hash::rand_core::OsRng as HashRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
@@ -156,24 +156,70 @@ fn argon2(cost: PasswordCost) -> Result<argon2::Argon2<'static>, SecretError> {
 }
 
 /// Hashes a password with argon2id and a random salt (PHC string). CPU-heavy: call it from a
-/// blocking task.
+/// blocking task. The working memory comes from a bounded pool (see `argon_memory`).
 pub fn hash_password(password: &str, cost: PasswordCost) -> Result<String, SecretError> {
+    let hasher = argon2(cost)?;
     let salt = SaltString::generate(&mut HashRng);
-    argon2(cost)?
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| SecretError::Hash(e.to_string()))
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt
+        .decode_b64(&mut salt_buf)
+        .map_err(|e| SecretError::Hash(e.to_string()))?;
+    let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+    argon_memory::with_blocks(hasher.params().block_count(), |mem| {
+        hasher.hash_password_into_with_memory(password.as_bytes(), salt_bytes, &mut out, mem)
+    })
+    .map_err(|e| SecretError::Hash(e.to_string()))?;
+    let output = Output::new(&out).map_err(|e| SecretError::Hash(e.to_string()))?;
+    let params =
+        ParamsString::try_from(hasher.params()).map_err(|e| SecretError::Hash(e.to_string()))?;
+    let phc = PasswordHash {
+        algorithm: argon2::Algorithm::Argon2id.ident(),
+        version: Some(argon2::Version::V0x13.into()),
+        params,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
 }
 
-/// Checks a password against a PHC string (the parameters come from the string). A malformed
-/// hash never verifies.
+/// Most argon2 block buffers a stored hash may ask for (256 MiB): a corrupt or hostile row
+/// must not make verification allocate without bound.
+const MAX_VERIFY_BLOCKS: usize = 256 * 1024;
+
+/// Checks a password against a PHC string (the parameters come from the string; the
+/// comparison is constant-time). A malformed hash never verifies.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
-    argon2::Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
+    let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else {
+        return false;
+    };
+    let Ok(algorithm) = argon2::Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = argon2::Params::try_from(&parsed) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if blocks > MAX_VERIFY_BLOCKS {
+        return false;
+    }
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let hasher = argon2::Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    let computed = argon_memory::with_blocks(blocks, |mem| {
+        hasher.hash_password_into_with_memory(password.as_bytes(), salt_bytes, &mut out, mem)
+    });
+    computed.is_ok() && Output::new(&out).is_ok_and(|o| o == expected)
 }
 
 /// `n` random bytes as lowercase hex.
@@ -207,6 +253,8 @@ pub(crate) fn new_app_password() -> String {
     }
     out
 }
+
+mod argon_memory;
 
 #[cfg(test)]
 mod tests;
