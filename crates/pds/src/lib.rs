@@ -104,6 +104,7 @@ mod repo_cache;
 pub mod secrets;
 mod sessions;
 mod sync;
+mod sync_stream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -126,6 +127,7 @@ pub use records::{
 pub use secrets::{PasswordCost, SecretKey};
 pub use sessions::{AppPassword, PRIVILEGED_METHODS, PROTECTED_METHODS, Session};
 pub use sync::{LatestCommit, RepoList, RepoListEntry, RepoStatus};
+pub use sync_stream::CarStream;
 
 use crate::ports::{AccountStore, BlobMetaStore, EventStore, PreferenceStore, RepoStore, Seq};
 
@@ -229,6 +231,8 @@ pub struct PdsDeps {
     pub catalog: Arc<lexicon::Catalog>,
     /// The PLC directory.
     pub plc: Arc<dyn PlcClient>,
+    /// Consistent repository snapshots (streamed `getRepo`).
+    pub snapshots: Arc<dyn ports::RepoSnapshotStore>,
 }
 
 impl PdsDeps {
@@ -240,14 +244,21 @@ impl PdsDeps {
         plc: Arc<dyn PlcClient>,
     ) -> PdsDeps
     where
-        S: AccountStore + RepoStore + BlobMetaStore + PreferenceStore + EventStore + 'static,
+        S: AccountStore
+            + RepoStore
+            + BlobMetaStore
+            + PreferenceStore
+            + EventStore
+            + ports::RepoSnapshotStore
+            + 'static,
     {
         PdsDeps {
             accounts: store.clone(),
             repos: store.clone(),
             blobs: store.clone(),
             preferences: store.clone(),
-            events: store,
+            events: store.clone(),
+            snapshots: store,
             blob_store,
             catalog,
             plc,

@@ -17,6 +17,8 @@
 
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
+mod snapshot;
+pub use snapshot::{RepoSnapshot, RepoSnapshotStore};
 
 use async_trait::async_trait;
 use data_model::Cid;

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use data_model::Cid;
+use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use syntax::{Did, Nsid, RecordKey, Tid};
@@ -44,6 +45,17 @@ fn car(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, CAR_MIME)], bytes).into_response()
 }
 
+/// A streamed CAR: a chunked body fed by the export (bounded memory, checklist #50). A failure
+/// mid-export is logged and aborts the body, so the client sees a truncated transfer.
+fn car_stream(stream: pds::CarStream) -> Response {
+    let stream = stream.inspect_err(|e| tracing::error!(error = %e, "getRepo export failed"));
+    (
+        [(header::CONTENT_TYPE, CAR_MIME)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
 #[derive(Deserialize)]
 struct DidParams {
     did: String,
@@ -62,11 +74,11 @@ async fn get_repo(
 ) -> Result<Response, ApiError> {
     let did: Did = parse("did", &params.did)?;
     let since = parse_opt::<Tid>("since", params.since.as_deref())?;
-    let bytes = state
+    let stream = state
         .pds()
-        .get_repo(&did, since.as_ref(), viewer.as_ref())
+        .get_repo_stream(&did, since.as_ref(), viewer.as_ref())
         .await?;
-    Ok(car(bytes))
+    Ok(car_stream(stream))
 }
 
 async fn get_checkout(
@@ -75,8 +87,11 @@ async fn get_checkout(
     XrpcQuery(params): XrpcQuery<DidParams>,
 ) -> Result<Response, ApiError> {
     let did: Did = parse("did", &params.did)?;
-    let bytes = state.pds().get_repo(&did, None, viewer.as_ref()).await?;
-    Ok(car(bytes))
+    let stream = state
+        .pds()
+        .get_repo_stream(&did, None, viewer.as_ref())
+        .await?;
+    Ok(car_stream(stream))
 }
 
 #[derive(Deserialize)]

@@ -9,4 +9,5 @@ mod harness;
 mod migration;
 mod records;
 mod sync;
+mod sync_stream;
 mod throughput;
