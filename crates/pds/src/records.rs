@@ -446,11 +446,7 @@ impl Pds {
             })
             .await?
             .map_err(|e| Error::internal("cannot open repository", e))?;
-            *state = Some(LoadedRepo {
-                repo,
-                blocks,
-                key: None,
-            });
+            *state = Some(LoadedRepo::new(repo, blocks));
         }
         state
             .as_mut()
@@ -645,9 +641,13 @@ impl Pds {
         // writes twice). If the working copy cannot follow, drop it; the next write reloads.
         let cached = loaded.repo.apply_commit(&data);
         loaded.blocks.keep_only(&data.blocks);
-        if let Err(e) = cached {
-            tracing::warn!(%did, error = %e, "cached repository out of step; dropping it");
-            *state = None;
+        match cached {
+            Err(e) => {
+                tracing::warn!(%did, error = %e, "cached repository out of step; dropping it");
+                *state = None;
+            }
+            Ok(()) if !loaded.count_commit() => *state = None,
+            Ok(()) => {}
         }
         Ok(Some((
             WriteResult {

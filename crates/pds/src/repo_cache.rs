@@ -7,7 +7,9 @@
 //! [`RepoStore`](crate::ports::RepoStore) and retries (the engine's mutating operations are
 //! all-or-nothing, so a retry starts clean). Nodes the tree has decoded stay in the tree; the
 //! block map keeps only the last commit's blocks (what the next commit's diff mostly walks),
-//! so an idle cached account costs one commit's worth of bytes plus its decoded nodes.
+//! so an idle cached account costs one commit's worth of bytes plus its decoded nodes, and a
+//! copy is dropped and reopened from the stored head every [`REOPEN_AFTER_COMMITS`] commits so
+//! its decoded nodes cannot grow with the repository.
 //!
 //! [`RepoCache`] keeps the loaded repositories of recently active accounts in an LRU. Each
 //! entry's async mutex is also **the per-account lock** of the write path: writes to one
@@ -129,11 +131,39 @@ pub(crate) async fn with_fetch<T>(
     ))
 }
 
+/// Commits after which a working copy is reopened from its head (see [`LoadedRepo::count_commit`]).
+pub(crate) const REOPEN_AFTER_COMMITS: u32 = 1024;
+
 /// A loaded repository and its account key.
 pub(crate) struct LoadedRepo {
     pub(crate) repo: Repo<CachedBlocks>,
     pub(crate) blocks: CachedBlocks,
     pub(crate) key: Option<crypto::Keypair>,
+    /// Commits applied to `repo` since it was opened.
+    pub(crate) commits_since_open: u32,
+}
+
+impl LoadedRepo {
+    /// A working copy freshly opened over `blocks`.
+    pub(crate) fn new(repo: Repo<CachedBlocks>, blocks: CachedBlocks) -> LoadedRepo {
+        LoadedRepo {
+            repo,
+            blocks,
+            key: None,
+            commits_since_open: 0,
+        }
+    }
+
+    /// Counts a commit applied to the working copy; `false` once the copy has served
+    /// [`REOPEN_AFTER_COMMITS`] commits and should be dropped (the next write reopens it from
+    /// the stored head). Every node the tree decodes or creates stays in the tree, so a
+    /// long-lived copy grows with every record written (about 270 bytes per commit measured
+    /// with 8 busy accounts); reopening bounds the memory of a cached account by what that many
+    /// commits touch, whatever the repository's size, for one root fetch per that many commits.
+    pub(crate) fn count_commit(&mut self) -> bool {
+        self.commits_since_open += 1;
+        self.commits_since_open < REOPEN_AFTER_COMMITS
+    }
 }
 
 /// One account's slot: the lock and, when loaded, the working copy.

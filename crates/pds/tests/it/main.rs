@@ -11,3 +11,4 @@ mod records;
 mod sync;
 mod sync_stream;
 mod throughput;
+mod working_copy;
