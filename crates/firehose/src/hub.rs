@@ -219,31 +219,59 @@ pub(crate) fn frame_row(row: &StoredEvent) -> Option<Bytes> {
     }
 }
 
+/// How far apart the tailer spaces its pushes (see [`run_tailer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Coalesce {
+    /// The spacing with few subscribers.
+    pub(crate) min: Duration,
+    /// Added per subscriber.
+    pub(crate) per_subscriber: Duration,
+    /// The most, whatever the number of subscribers.
+    pub(crate) max: Duration,
+}
+
+impl Coalesce {
+    /// The spacing for `subscribers` readers.
+    pub(crate) fn window(&self, subscribers: usize) -> Duration {
+        let n = u32::try_from(subscribers).unwrap_or(u32::MAX);
+        self.per_subscriber
+            .saturating_mul(n)
+            .clamp(self.min, self.max.max(self.min))
+    }
+}
+
 /// The tailer: reads rows after the hub's head from the log and pushes their frames, whenever
 /// the use cases announce a new `seq` on `notify`, and every `poll` in any case (rows written
 /// by another process, or a missed wake-up). Ends when the hub is dropped or `notify`'s sender
 /// is (the use cases are gone).
 ///
-/// Pushes are at least `coalesce` apart: an event that follows the previous push sooner waits
-/// for the rest of that interval and goes out with whatever else arrived meanwhile. Sparse
-/// events are not delayed at all; under load, every subscriber wakes (and writes to its
-/// socket) once per batch instead of once per event, which is what lets one process feed
-/// a thousand subscribers.
+/// Pushes are at least `coalesce.window(subscribers)` apart: an event that follows the previous
+/// push sooner waits for the rest of that interval and goes out with whatever else arrived
+/// meanwhile. Sparse events are not delayed at all; under load, every subscriber wakes (and
+/// writes to its socket) once per batch instead of once per event, and the batches get larger
+/// as subscribers are added, which is what lets one process feed a thousand subscribers: the
+/// cost of a push is one wake-up and one write per subscriber, the cost of a frame only its
+/// bytes.
 pub(crate) async fn run_tailer(
     hub: Weak<Hub>,
     events: Arc<dyn EventStore>,
     mut notify: watch::Receiver<Seq>,
     poll: Duration,
-    coalesce: Duration,
+    coalesce: Coalesce,
 ) {
     let mut backoff = Duration::from_millis(100);
     let mut last_push: Option<tokio::time::Instant> = None;
     let mut backlog = false;
     loop {
         if !backlog && let Some(t) = last_push {
+            let window = match hub.upgrade() {
+                // Every subscription holds one receiver of the head.
+                Some(h) => coalesce.window(h.head.receiver_count()),
+                None => return,
+            };
             let since = t.elapsed();
-            if since < coalesce {
-                tokio::time::sleep(coalesce - since).await;
+            if since < window {
+                tokio::time::sleep(window - since).await;
             }
         }
         backlog = false;
@@ -318,6 +346,20 @@ mod tests {
             did: if seq % 2 == 0 { "did:a" } else { "did:b" }.into(),
             frame: Bytes::from(vec![0u8; n]),
         }
+    }
+
+    #[test]
+    fn coalescing_grows_with_subscribers() {
+        let c = Coalesce {
+            min: Duration::from_millis(5),
+            per_subscriber: Duration::from_micros(20),
+            max: Duration::from_millis(25),
+        };
+        let ms = |n| c.window(n).as_micros();
+        assert_eq!(
+            [ms(0), ms(1), ms(100), ms(500), ms(1000), ms(100_000)],
+            [5000, 5000, 5000, 10_000, 20_000, 25_000]
+        );
     }
 
     #[test]

@@ -64,6 +64,14 @@ pub struct FirehoseConfig {
     /// Least time between two pushes to the live ring (events closer together go out as one
     /// batch; a sparse event is never delayed). See `hub::run_tailer`.
     pub coalesce: Duration,
+    /// Added to [`FirehoseConfig::coalesce`]'s floor per connected subscriber: every push
+    /// wakes every subscriber and costs each one a socket write, so with many subscribers
+    /// pushes are spaced further apart (at 20 µs per subscriber, 1,000 subscribers are woken
+    /// at most 50 times a second, i.e. 50,000 wake-ups and writes a second, whatever the
+    /// event rate).
+    pub coalesce_per_subscriber: Duration,
+    /// Upper bound of the spacing between pushes, whatever the number of subscribers.
+    pub coalesce_max: Duration,
 }
 
 /// The default retention window: 72 hours.
@@ -81,6 +89,8 @@ impl Default for FirehoseConfig {
             live_batch: 256,
             tail_poll: Duration::from_secs(1),
             coalesce: Duration::from_millis(5),
+            coalesce_per_subscriber: Duration::from_micros(20),
+            coalesce_max: Duration::from_millis(25),
         }
     }
 }
@@ -195,7 +205,11 @@ impl Firehose {
                     self.events.clone(),
                     self.notify.clone(),
                     self.config.tail_poll,
-                    self.config.coalesce,
+                    hub::Coalesce {
+                        min: self.config.coalesce,
+                        per_subscriber: self.config.coalesce_per_subscriber,
+                        max: self.config.coalesce_max,
+                    },
                 ));
                 Ok(hub)
             })
