@@ -174,6 +174,24 @@ test('subscribeRepos: live stream verified by @atproto/sync, then cursor replay'
   const kinds = raw.frames.map((f) => f.t)
   assert.deepEqual(kinds.slice(0, 4), ['#identity', '#account', '#commit', '#sync'], 'account creation')
   assert.ok(kinds.every((k) => ['#identity', '#account', '#commit', '#sync'].includes(k)), kinds.join())
+  // checklist #94: `time` with millisecond precision, as the reference's toISOString().
+  for (const f of raw.frames) {
+    assert.match(f.body.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, `${f.t} ${f.body.seq} time`)
+  }
+  // checklist #89, #101, #104: bob's deactivation, then activation emits #account (active),
+  // #identity and a #sync of the current head, in that order, as the reference.
+  const bobDid = bob.session.did
+  const bobFrames = raw.frames.filter((f) => (f.body.did ?? f.body.repo) === bobDid)
+  const deact = bobFrames.findIndex((f) => f.t === '#account' && f.body.status === 'deactivated')
+  assert.ok(deact >= 0, 'deactivation #account')
+  const reactivation = bobFrames.slice(deact + 1, deact + 4)
+  assert.deepEqual(reactivation.map((f) => f.t), ['#account', '#identity', '#sync'], 'reactivation events')
+  assert.deepEqual([reactivation[0].body.active, reactivation[0].body.status], [true, undefined])
+  assert.equal(reactivation[1].body.handle, 'bob.test')
+  const lastBobCommit = bobFrames.slice(0, deact).filter((f) => f.t === '#commit').at(-1)
+  assert.equal(reactivation[2].body.rev, lastBobCommit.body.rev, '#sync carries the current head')
+  const syncCar = await readCarWithRoot(reactivation[2].body.blocks)
+  assert.equal(syncCar.root.toString(), lastBobCommit.body.commit.toString(), '#sync root is the head commit')
 
   const chains = new Map()
   let commits = 0
