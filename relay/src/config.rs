@@ -131,6 +131,8 @@ pub struct Config {
     pub plc_rotation_key: Option<crypto::Keypair>,
     /// Password for admin HTTP Basic auth (`admin:<password>`); admin routes are off when unset.
     pub admin_password: Option<Secret>,
+    /// Whether `createAccount` needs an invite code (`describeServer.inviteCodeRequired`).
+    pub invite_required: bool,
     /// Firehose (`subscribeRepos`) retention, live buffer and crawlers.
     pub firehose: crate::firehose_service::FirehoseSettings,
 }
@@ -156,6 +158,7 @@ impl fmt::Debug for Config {
                 &self.plc_rotation_key.as_ref().map(|_| "<redacted>"),
             )
             .field("admin_password", &self.admin_password)
+            .field("invite_required", &self.invite_required)
             .field("firehose", &self.firehose)
             .finish()
     }
@@ -183,6 +186,7 @@ impl PartialEq for Config {
             && self.secret_key == other.secret_key
             && key(self) == key(other)
             && self.admin_password == other.admin_password
+            && self.invite_required == other.invite_required
             && self.firehose == other.firehose
     }
 }
@@ -290,6 +294,7 @@ struct RawConfig {
     secret_key: Option<String>,
     plc_rotation_key: Option<String>,
     admin_password: Option<String>,
+    invite_required: Option<bool>,
     firehose_retention: Option<String>,
     firehose_buffer_events: Option<usize>,
     firehose_buffer_bytes: Option<usize>,
@@ -386,6 +391,12 @@ impl RawConfig {
             "admin_password",
             &mut self.admin_password,
             parse_string,
+        )?;
+        env_value(
+            env,
+            "invite_required",
+            &mut self.invite_required,
+            parse_bool,
         )?;
         env_value(
             env,
@@ -532,6 +543,7 @@ impl RawConfig {
             secret_key,
             plc_rotation_key,
             admin_password,
+            invite_required: self.invite_required.unwrap_or(false),
             firehose,
         })
     }

@@ -64,6 +64,7 @@ pub fn pds_config(config: &Config, secrets: &Secrets) -> PdsConfig {
         secrets.plc_rotation_key.clone(),
     );
     pds.blob_upload_limit = u64::try_from(config.blob_upload_limit).unwrap_or(u64::MAX);
+    pds.invite_required = config.invite_required;
     pds
 }
 

@@ -1,6 +1,8 @@
-//! Account use cases: `describeServer`, `createAccount` (new did:plc or bring-your-own DID),
-//! `deactivateAccount`, `activateAccount`, `checkAccountStatus`, `deleteAccount`, and the
-//! handle rules for new accounts (checklist #26, #112, #123, J).
+//! Account use cases: `describeServer`, `createAccount` (new did:plc or bring-your-own DID,
+//! with an invite code when the server requires one), `deactivateAccount`, `activateAccount`
+//! (which first checks the DID document names this server, as the reference does),
+//! `checkAccountStatus`, `deleteAccount`, handle updates (own and admin), and the handle rules
+//! for new accounts (checklist #26, #99, #112, #123, J).
 
 use identity::{DidDocument, OpLimits, Operation, PlcFields};
 use repo::repo::{Repo, RepoError};
@@ -83,7 +85,7 @@ pub struct DescribeServer {
     pub did: Did,
     /// Handle domains (with leading dot).
     pub available_user_domains: Vec<String>,
-    /// Always false (no invite codes).
+    /// Whether `createAccount` needs an invite code (config `invite_required`).
     pub invite_code_required: bool,
     /// Always false.
     pub phone_verification_required: bool,
@@ -105,10 +107,11 @@ pub struct CreateAccount {
     /// Password (absent: the account can only use app passwords created later... i.e. none).
     pub password: Option<String>,
     /// Bring-your-own DID (migration, checklist #99). The relay must have verified the
-    /// caller's service-auth JWT for this DID; the account starts deactivated and no events
-    /// are emitted.
+    /// caller's service-auth JWT for this DID; the account starts deactivated with a fresh
+    /// signing key (or the one `reserveSigningKey` kept for the DID), no PLC operation is
+    /// submitted and no events are emitted.
     pub did: Option<Did>,
-    /// Ignored (no invite codes).
+    /// Invite code: required when the server requires invites (else ignored).
     pub invite_code: Option<String>,
     /// A `did:key` placed first in `rotationKeys` (checklist #112).
     pub recovery_key: Option<String>,
@@ -216,13 +219,18 @@ pub struct CheckAccountStatus {
 
 /// Sealed signing-key plaintext: curve byte (0 = K-256, 1 = P-256) then the 32 key bytes.
 pub(crate) fn seal_key(pds: &Pds, did: &Did, key: &crypto::Keypair) -> Vec<u8> {
+    seal_key_for(pds, did.as_str(), key)
+}
+
+/// [`seal_key`] bound to any id (a reserved key's DID or did:key).
+pub(crate) fn seal_key_for(pds: &Pds, id: &str, key: &crypto::Keypair) -> Vec<u8> {
     let mut plain = crypto::Zeroizing::new(Vec::with_capacity(33));
     plain.push(match key.curve() {
         crypto::Curve::K256 => 0,
         crypto::Curve::P256 => 1,
     });
     plain.extend_from_slice(&key.private_bytes()[..]);
-    pds.secret_box.seal(&plain, did.as_str())
+    pds.secret_box.seal(&plain, id)
 }
 
 pub(crate) fn open_key(pds: &Pds, did: &Did, sealed: &[u8]) -> Result<crypto::Keypair> {
@@ -272,7 +280,7 @@ impl Pds {
         DescribeServer {
             did: self.config.service_did.clone(),
             available_user_domains: self.config.available_user_domains.clone(),
-            invite_code_required: false,
+            invite_code_required: self.config.invite_required,
             phone_verification_required: false,
             privacy_policy: self.config.privacy_policy_url.clone(),
             terms_of_service: self.config.terms_of_service_url.clone(),
@@ -342,6 +350,7 @@ impl Pds {
     /// `com.atproto.server.createAccount` (see [`CreateAccount`]).
     pub async fn create_account(&self, input: CreateAccount) -> Result<CreatedAccount> {
         let handle = self.check_new_handle(&input.handle)?;
+        let invite = self.check_invite(input.invite_code.as_deref()).await?;
         if self
             .deps
             .accounts
@@ -375,13 +384,19 @@ impl Pds {
             Some(p) => Some(self.hash_password(p).await?),
         };
 
-        let signing_key = crypto::Keypair::generate(crypto::Curve::K256);
+        let mut signing_key = crypto::Keypair::generate(crypto::Curve::K256);
         let (did, deactivated, did_doc) = match input.did {
             Some(did) => {
                 if !acceptable_byo_did(&did) {
                     return Err(Error::invalid(
                         "Unsupported DID: use did:plc or a host-only did:web",
                     ));
+                }
+                if self.deps.accounts.account(&did).await?.is_some() {
+                    return Err(Error::invalid("Account already exists"));
+                }
+                if let Some(reserved) = self.take_reserved_key(&did).await? {
+                    signing_key = reserved;
                 }
                 (did, true, None)
             }
@@ -443,12 +458,20 @@ impl Pds {
             event: commit_event,
             now,
         };
-        let seq = match self
+        if let Some(code) = &invite {
+            self.claim_invite(code, &did).await?;
+        }
+        let created = self
             .deps
             .accounts
             .create_account(account, write, events)
-            .await
+            .await;
+        if created.is_err()
+            && let Some(code) = &invite
         {
+            self.release_invite(code, &did).await;
+        }
+        let seq = match created {
             Ok(seq) => seq,
             Err(StoreError::Conflict(Conflict::Did)) => {
                 return Err(Error::invalid("Account already exists"));
@@ -542,22 +565,29 @@ impl Pds {
         Ok(())
     }
 
-    /// `com.atproto.server.activateAccount` (full-access sessions only). A no-op for an active
-    /// account.
+    /// `com.atproto.server.activateAccount` (full-access sessions only) for accounts whose DID
+    /// document this crate can read itself (did:plc); see
+    /// [`Pds::activate_account_with_doc`].
     pub async fn activate_account(&self, auth: &AuthContext) -> Result<()> {
+        self.activate_account_with_doc(auth, None).await
+    }
+
+    /// `com.atproto.server.activateAccount`: a no-op for an active account; otherwise, as the
+    /// reference, only once the DID document makes this server the account's PDS (after a
+    /// migration the DID update comes first; checklist #99, #100): see
+    /// [`Pds::assert_did_doc_for_service`]. `web_doc` is the account's did:web document as
+    /// the caller resolved it (this crate does no HTTP); did:plc is read from the directory.
+    pub async fn activate_account_with_doc(
+        &self,
+        auth: &AuthContext,
+        web_doc: Option<&DidDocument>,
+    ) -> Result<()> {
         auth.require_full_access()?;
         let row = self.account_row(&auth.did).await?;
         if row.deactivated_at.is_none() {
             return Ok(());
         }
-        // As the reference: only once the DID document makes this server the account's PDS
-        // (after a migration, the PLC update comes first).
-        if !self.did_doc_points_here(&auth.did).await? {
-            return Err(Error::invalid(
-                "The DID document does not name this server and this account's signing key; \
-                 update it first (getRecommendedDidCredentials)",
-            ));
-        }
+        self.assert_did_doc_for_service(&auth.did, web_doc).await?;
         let now = now_ms();
         let status = if row.takedown_ref.is_some() {
             Some("takendown")
@@ -586,29 +616,75 @@ impl Pds {
     }
 
     /// Whether the DID document names this server as the account's PDS with the account's
-    /// signing key. did:plc documents are resolved through the PLC directory; did:web ones are
-    /// not checked here (no HTTP in this crate) and count as valid.
+    /// signing key (see [`Pds::assert_did_doc_for_service`]). did:web documents are not
+    /// fetched here (no HTTP in this crate) and count as valid.
     pub(crate) async fn did_doc_points_here(&self, did: &Did) -> Result<bool> {
         if did.method() != "plc" {
             return Ok(true);
         }
-        let doc = match self.deps.plc.resolve(did).await {
-            Ok(Some(doc)) => doc,
-            Ok(None) => return Ok(false),
-            Err(e) => {
-                return Err(
-                    Error::new(ErrorKind::UpstreamFailure, "PLC directory unavailable")
-                        .with_source(e),
-                );
-            }
+        match self.assert_did_doc_for_service(did, None).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::InvalidRequest => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Checks, as the reference's `assertValidDidDocumentForService`, that the DID document
+    /// makes this server the account's host: for did:plc (read from the PLC directory) the
+    /// rotation keys include this server's PLC rotation key; the `#atproto_pds` endpoint is
+    /// this server's public URL; the `#atproto` key is the account's signing key. `web_doc`:
+    /// the resolved document of a did:web (`None`: "Could not resolve DID"). Each failure is
+    /// `InvalidRequest` with the reference's message.
+    pub async fn assert_did_doc_for_service(
+        &self,
+        did: &Did,
+        web_doc: Option<&DidDocument>,
+    ) -> Result<()> {
+        let upstream = |e: crate::plc::PlcClientError| {
+            Error::new(ErrorKind::UpstreamFailure, "PLC directory unavailable").with_source(e)
         };
-        let key = self.signing_keypair(did).await?.public_key().to_did_key();
-        let key_ok = doc.signing_key().is_ok_and(|k| k.to_did_key() == key);
+        let (endpoint, signing_key) = if did.method() == "plc" {
+            let last = self
+                .deps
+                .plc
+                .last_operation(did)
+                .await
+                .map_err(upstream)?
+                .ok_or_else(|| Error::invalid("Could not resolve DID"))?;
+            let fields = last
+                .operation()
+                .fields()
+                .ok_or_else(|| Error::invalid("Could not resolve DID"))?;
+            let ours = self.config.plc_rotation_key.public_key().to_did_key();
+            if !fields.rotation_keys.contains(&ours) {
+                return Err(Error::invalid(
+                    "Server rotation key not included in PLC DID data",
+                ));
+            }
+            (
+                fields.pds_endpoint().map(str::to_owned),
+                fields.atproto_signing_key().map(str::to_owned),
+            )
+        } else {
+            let doc = web_doc.ok_or_else(|| Error::invalid("Could not resolve DID"))?;
+            (
+                doc.pds_endpoint().ok().map(str::to_owned),
+                doc.signing_key().ok().map(|k| k.to_did_key()),
+            )
+        };
         let here = self.config.public_url.trim_end_matches('/');
-        let endpoint_ok = doc
-            .pds_endpoint()
-            .is_ok_and(|e| e.trim_end_matches('/') == here);
-        Ok(key_ok && endpoint_ok)
+        if endpoint.as_deref().map(|e| e.trim_end_matches('/')) != Some(here) {
+            return Err(Error::invalid(
+                "DID document atproto_pds service endpoint does not match PDS public url",
+            ));
+        }
+        let key = self.signing_keypair(did).await?.public_key().to_did_key();
+        if signing_key.as_deref() != Some(key.as_str()) {
+            return Err(Error::invalid(
+                "DID document verification method does not match expected signing key",
+            ));
+        }
+        Ok(())
     }
 
     /// `com.atproto.server.checkAccountStatus`.
@@ -735,9 +811,44 @@ impl Pds {
             }
             Err(e) => return Err(e),
         };
-        let row = self.account_row(&auth.did).await?;
-        if let Some(other) = self.deps.accounts.account_by_handle(&handle).await?
-            && other.did != auth.did
+        self.set_account_handle(&auth.did, &handle).await
+    }
+
+    /// `com.atproto.admin.updateAccountHandle` (the relay checks admin auth): any valid handle
+    /// (our domains follow the `createAccount` rules; others are taken as given, as the
+    /// reference's `allowAnyValid`), PLC `alsoKnownAs` updated for did:plc, `#identity`
+    /// emitted.
+    pub async fn admin_update_handle(&self, did: &Did, handle: &str) -> Result<()> {
+        self.update_handle_inner(did, &handle.to_ascii_lowercase(), true)
+            .await
+    }
+
+    async fn update_handle_inner(&self, did: &Did, handle: &str, any_valid: bool) -> Result<()> {
+        let handle = match self.check_new_handle(handle) {
+            Ok(h) => h,
+            Err(e) if e.kind() == ErrorKind::UnsupportedDomain && any_valid => {
+                let h: Handle = handle.parse().map_err(|e| {
+                    Error::new(ErrorKind::InvalidHandle, format!("Invalid handle: {e}"))
+                })?;
+                if h.is_disallowed_tld() {
+                    return Err(Error::new(
+                        ErrorKind::InvalidHandle,
+                        "Handle TLD is invalid or disallowed",
+                    ));
+                }
+                h
+            }
+            Err(e) => return Err(e),
+        };
+        self.set_account_handle(did, &handle).await
+    }
+
+    /// Moves `did` to `handle` (already checked): uniqueness, PLC `alsoKnownAs` for did:plc,
+    /// the stored handle and the `#identity` event.
+    async fn set_account_handle(&self, did: &Did, handle: &Handle) -> Result<()> {
+        let row = self.account_row(did).await?;
+        if let Some(other) = self.deps.accounts.account_by_handle(handle).await?
+            && other.did != *did
         {
             return Err(Error::new(
                 ErrorKind::HandleNotAvailable,
@@ -745,17 +856,13 @@ impl Pds {
             ));
         }
         if row.did.method() == "plc" {
-            self.submit_plc_handle(&row.did, &handle).await?;
+            self.submit_plc_handle(&row.did, handle).await?;
         }
         let now = now_ms();
         let seq = self
             .deps
             .accounts
-            .update_handle(
-                &auth.did,
-                &handle,
-                Some(events::identity(&auth.did, Some(&handle), now)),
-            )
+            .update_handle(did, handle, Some(events::identity(did, Some(handle), now)))
             .await?;
         self.notify(seq);
         Ok(())

@@ -55,6 +55,8 @@ pub enum ErrorKind {
     InvalidPassword,
     /// Invite code missing or wrong (400).
     InvalidInviteCode,
+    /// An admin lookup found no such subject (400 `NotFound`, as the reference's admin API).
+    NotFound,
     /// `getServiceAuth` `exp` out of range (400, checklist #137).
     BadExpiration,
     /// A body (blob) above the configured limit (413).
@@ -89,6 +91,7 @@ impl ErrorKind {
             ErrorKind::UnsupportedDomain => "UnsupportedDomain",
             ErrorKind::InvalidPassword => "InvalidPassword",
             ErrorKind::InvalidInviteCode => "InvalidInviteCode",
+            ErrorKind::NotFound => "NotFound",
             ErrorKind::BadExpiration => "BadExpiration",
             ErrorKind::PayloadTooLarge => "PayloadTooLarge",
             ErrorKind::UpstreamFailure => "UpstreamFailure",

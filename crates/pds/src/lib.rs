@@ -91,6 +91,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod accounts;
+mod accounts_admin;
 mod blobs;
 pub mod error;
 mod events;
@@ -102,6 +103,7 @@ mod preferences;
 mod records;
 mod repo_cache;
 pub mod secrets;
+pub mod service_auth;
 mod sessions;
 mod sync;
 mod sync_stream;
@@ -115,6 +117,7 @@ pub use accounts::{
     AccountStatus, CheckAccountStatus, CreateAccount, CreatedAccount, DescribeServer,
     RESERVED_HANDLE_LABELS,
 };
+pub use accounts_admin::{AccountInfo, InviteCode, InviteCodePage, ReservedKey};
 pub use blobs::{BlobData, ListBlobs, UploadedBlob};
 pub use error::{Error, ErrorKind, Result};
 pub use import::MissingBlobs;
@@ -162,6 +165,8 @@ pub struct PdsConfig {
     pub terms_of_service_url: Option<String>,
     /// `describeServer.contact.email`.
     pub contact_email: Option<String>,
+    /// Whether `createAccount` needs an invite code (`describeServer.inviteCodeRequired`).
+    pub invite_required: bool,
 }
 
 impl PdsConfig {
@@ -187,6 +192,7 @@ impl PdsConfig {
             privacy_policy_url: None,
             terms_of_service_url: None,
             contact_email: None,
+            invite_required: false,
         }
     }
 }
@@ -231,6 +237,8 @@ pub struct PdsDeps {
     pub catalog: Arc<lexicon::Catalog>,
     /// The PLC directory.
     pub plc: Arc<dyn PlcClient>,
+    /// Invite codes, invite switches, account search, reserved keys.
+    pub account_admin: Arc<dyn ports::AccountAdminStore>,
     /// Consistent repository snapshots (streamed `getRepo`).
     pub snapshots: Arc<dyn ports::RepoSnapshotStore>,
 }
@@ -250,10 +258,12 @@ impl PdsDeps {
             + PreferenceStore
             + EventStore
             + ports::RepoSnapshotStore
+            + ports::AccountAdminStore
             + 'static,
     {
         PdsDeps {
             accounts: store.clone(),
+            account_admin: store.clone(),
             repos: store.clone(),
             blobs: store.clone(),
             preferences: store.clone(),

@@ -17,6 +17,11 @@
 
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
+#[cfg(feature = "testsuite")]
+pub mod testsuite_account_admin;
+
+mod account_admin;
+pub use account_admin::*;
 mod snapshot;
 pub use snapshot::{RepoSnapshot, RepoSnapshotStore};
 

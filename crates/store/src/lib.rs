@@ -34,6 +34,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod sqlite;
+mod sqlite_account_admin;
 mod sqlite_stream;
 
 use std::path::Path;

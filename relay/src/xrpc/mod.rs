@@ -17,6 +17,7 @@ mod actor;
 mod admin;
 pub mod extract;
 mod identity;
+mod migration;
 mod repo;
 mod server;
 mod subscribe;

@@ -1,16 +1,18 @@
-//! `com.atproto.server.*` handlers (accounts, sessions, app passwords, service auth), and the
-//! `/xrpc/_health` check. Each handler parses, makes one `pds` call, and maps the result to the
-//! lexicon's output (checklist #129-#131, #137, J).
+//! `com.atproto.server.*` handlers (accounts, sessions, app passwords, service auth, invite
+//! codes, reserved signing keys), `com.atproto.temp.checkSignupQueue`, and the `/xrpc/_health`
+//! check. Each handler parses, makes one `pds` call, and maps the result to the lexicon's output
+//! (checklist #99, #129-#131, #137, J). `createAccount` with a `did` (migration) first verifies
+//! the caller's service-auth JWT for that DID ([`super::migration`]).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use syntax::{Datetime, Did};
 
 use super::{XrpcJson, XrpcQuery, parse, parse_opt, procedure, query};
-use crate::auth::{Access, BearerToken};
+use crate::auth::{Access, AdminAuth, BearerToken};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -44,6 +46,26 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route(&format!("{P}deleteAccount"), procedure(delete_account))
         .route(&format!("{P}getServiceAuth"), query(get_service_auth))
+        .route(
+            &format!("{P}createInviteCode"),
+            procedure(create_invite_code),
+        )
+        .route(
+            &format!("{P}createInviteCodes"),
+            procedure(create_invite_codes),
+        )
+        .route(
+            &format!("{P}getAccountInviteCodes"),
+            query(get_account_invite_codes),
+        )
+        .route(
+            &format!("{P}reserveSigningKey"),
+            procedure(reserve_signing_key),
+        )
+        .route(
+            "/xrpc/com.atproto.temp.checkSignupQueue",
+            query(check_signup_queue),
+        )
 }
 
 /// `GET /xrpc/_health`: `{"version": ...}`, as the reference PDS.
@@ -94,24 +116,30 @@ struct CreateAccountInput {
     recovery_key: Option<String>,
 }
 
+/// With `did` (bring-your-own DID, account migration, checklist #99): the request must carry
+/// a service JWT from that DID (its current signing key, `aud` this service, `lxm`
+/// `createAccount`); the account is created deactivated with a fresh signing key
+/// (`getRecommendedDidCredentials` tells the client what to put in the DID document).
 async fn create_account(
     State(state): State<AppState>,
+    headers: HeaderMap,
     XrpcJson(input): XrpcJson<CreateAccountInput>,
 ) -> Result<Json<Value>, ApiError> {
-    if input.did.is_some() {
-        // Migration needs the old PDS's service-auth JWT verified here first (checklist #99,
-        // #136); until then a caller could claim any DID.
-        return Err(ApiError::invalid_request(
-            "Bringing an existing DID (account migration) is not supported yet",
-        ));
-    }
+    let did = match input.did.as_deref() {
+        Some(d) => {
+            let did: Did = parse("did", d)?;
+            super::migration::verify_byo_did_auth(&state, &headers, &did).await?;
+            Some(did)
+        }
+        None => None,
+    };
     let created = state
         .pds()
         .create_account(pds::CreateAccount {
             handle: input.handle,
             email: input.email,
             password: input.password,
-            did: None,
+            did,
             invite_code: input.invite_code,
             recovery_key: input.recovery_key,
         })
@@ -256,11 +284,27 @@ async fn deactivate_account(
     Ok(StatusCode::OK)
 }
 
+/// A did:web account's document is fetched here (SSRF-guarded) for the DID check; did:plc is
+/// read from the directory by `pds` (checklist #99, #100).
 async fn activate_account(
     State(state): State<AppState>,
     Access(auth): Access,
 ) -> Result<StatusCode, ApiError> {
-    state.pds().activate_account(&auth).await?;
+    let web_doc = if auth.did.method() == "web" {
+        match super::migration::resolve_did_doc(&state, &auth.did).await {
+            Ok(doc) => Some(doc),
+            Err(e) => {
+                tracing::debug!(did = %auth.did, error = %e, "did:web resolution failed");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    state
+        .pds()
+        .activate_account_with_doc(&auth, web_doc.as_ref())
+        .await?;
     Ok(StatusCode::OK)
 }
 
@@ -315,4 +359,121 @@ async fn get_service_auth(
         .get_service_auth(&auth, &params.aud, exp, params.lxm.as_deref())
         .await?;
     Ok(Json(json!({ "token": token })))
+}
+
+/// `com.atproto.server.defs#inviteCode` JSON.
+pub(super) fn invite_code_json(c: pds::InviteCode) -> Value {
+    let uses: Vec<Value> = c
+        .uses
+        .into_iter()
+        .map(|(by, at)| json!({ "usedBy": by.as_str(), "usedAt": at }))
+        .collect();
+    json!({
+        "code": c.code,
+        "available": c.available,
+        "disabled": c.disabled,
+        "forAccount": c.for_account,
+        "createdBy": c.created_by,
+        "createdAt": c.created_at,
+        "uses": uses,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateInviteCodeInput {
+    use_count: i64,
+    for_account: Option<String>,
+}
+
+/// Admin auth, as the reference (`adminToken`).
+async fn create_invite_code(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    XrpcJson(input): XrpcJson<CreateInviteCodeInput>,
+) -> Result<Json<Value>, ApiError> {
+    let code = state
+        .pds()
+        .create_invite_code(input.for_account, input.use_count)
+        .await?;
+    Ok(Json(json!({ "code": code })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateInviteCodesInput {
+    #[serde(default = "one")]
+    code_count: usize,
+    use_count: i64,
+    #[serde(default)]
+    for_accounts: Vec<String>,
+}
+
+fn one() -> usize {
+    1
+}
+
+async fn create_invite_codes(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    XrpcJson(input): XrpcJson<CreateInviteCodesInput>,
+) -> Result<Json<Value>, ApiError> {
+    let made = state
+        .pds()
+        .create_invite_codes(input.for_accounts, input.code_count, input.use_count)
+        .await?;
+    let codes: Vec<Value> = made
+        .into_iter()
+        .map(|(account, codes)| json!({ "account": account, "codes": codes }))
+        .collect();
+    Ok(Json(json!({ "codes": codes })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetAccountInviteCodesParams {
+    include_used: Option<String>,
+    create_available: Option<String>,
+}
+
+async fn get_account_invite_codes(
+    State(state): State<AppState>,
+    Access(auth): Access,
+    XrpcQuery(params): XrpcQuery<GetAccountInviteCodesParams>,
+) -> Result<Json<Value>, ApiError> {
+    let include_used = parse_opt::<bool>("includeUsed", params.include_used.as_deref())?;
+    // `createAvailable` is accepted and has no effect (no periodic per-account codes).
+    parse_opt::<bool>("createAvailable", params.create_available.as_deref())?;
+    let codes = state
+        .pds()
+        .account_invite_codes(&auth, include_used.unwrap_or(true))
+        .await?;
+    let codes: Vec<Value> = codes.into_iter().map(invite_code_json).collect();
+    Ok(Json(json!({ "codes": codes })))
+}
+
+#[derive(Deserialize, Default)]
+struct ReserveSigningKeyInput {
+    did: Option<String>,
+}
+
+/// Public, as the reference: reserves a signing key for a DID about to migrate here.
+async fn reserve_signing_key(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let input: ReserveSigningKeyInput = if body.iter().all(u8::is_ascii_whitespace) {
+        ReserveSigningKeyInput::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid_request(format!("Invalid input: {e}")))?
+    };
+    let did = parse_opt::<Did>("did", input.did.as_deref())?;
+    let key = state.pds().reserve_signing_key(did.as_ref()).await?;
+    Ok(Json(json!({ "signingKey": key.signing_key })))
+}
+
+/// `com.atproto.temp.checkSignupQueue`: there is no signup queue here.
+async fn check_signup_queue(Access(_auth): Access) -> Json<Value> {
+    Json(json!({ "activated": true }))
 }

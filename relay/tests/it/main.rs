@@ -2,6 +2,7 @@
 //! servers on `127.0.0.1:0` (HTTP basics, CORS, limits, errors), configuration and secrets, the
 //! local PLC directory with its client, and the SSRF guard.
 
+mod accounts_admin;
 mod common;
 mod config;
 mod firehose;

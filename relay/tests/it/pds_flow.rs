@@ -770,10 +770,10 @@ async fn bad_requests_table() {
             "UnsupportedDomain",
         ),
         (
-            "bring-your-own DID",
+            "bring-your-own DID without service auth (checklist #99)",
             post(&relay, "com.atproto.server.createAccount", None, json!({ "handle": "erin.test", "did": "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "password": "password-2" })).await,
-            400,
-            "InvalidRequest",
+            401,
+            "AuthenticationRequired",
         ),
         (
             "oversized blob",
