@@ -742,3 +742,120 @@ async fn byo_did_web_is_refused_when_the_ssrf_guard_blocks_its_host() {
     .await
     .assert_xrpc_error(401, "AuthenticationRequired");
 }
+
+/// A full migration between two relays sharing one PLC directory (checklist #99, #100, #104):
+/// old `getServiceAuth` for `createAccount` -> new `createAccount{did}` -> old `getRepo` ->
+/// new import -> PLC update (signed here with the old server's rotation key, as
+/// `signPlcOperation` on the old server would) -> new `activateAccount`, old
+/// `deactivateAccount`. The import goes through `Pds::import_repo` because the relay has no
+/// `com.atproto.repo.importRepo` route yet.
+#[tokio::test]
+async fn account_migration_between_two_relays() {
+    let old = TestRelay::start(&[]).await;
+    let plc_url = old._plc.url();
+    let new = TestRelay::start(&[
+        ("RELAY_PLC_URL", plc_url.as_str()),
+        ("RELAY_SERVICE_DID", "did:web:newpds.test"),
+        ("RELAY_PUBLIC_URL", "https://newpds.test"),
+    ])
+    .await;
+    assert_eq!(new.state.config().plc_url, plc_url);
+    let alice = ok(create(&old, "mover.test", None, None, None).await);
+    let did: Did = alice["did"].as_str().unwrap().parse().unwrap();
+    let old_access = alice["accessJwt"].as_str().unwrap().to_owned();
+    let post_uri = ok(post(
+        &old,
+        "com.atproto.repo.createRecord",
+        Some(&old_access),
+        json!({
+            "repo": did.as_str(),
+            "collection": "app.bsky.feed.post",
+            "record": {"$type": "app.bsky.feed.post", "text": "before the move", "createdAt": "2024-01-01T00:00:00.000Z"},
+        }),
+    )
+    .await)["uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // 1. The old server vouches for the DID to the new one.
+    let token = ok(get(
+        &old,
+        &format!("com.atproto.server.getServiceAuth?aud=did:web:newpds.test&lxm={CREATE_ACCOUNT}"),
+        Some(&old_access),
+    )
+    .await)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created = ok(create(&new, "mover.test", None, Some(did.as_str()), Some(&token)).await);
+    let new_access = created["accessJwt"].as_str().unwrap().to_owned();
+
+    // 2. Repository: exported by the old server, imported by the new one.
+    let car = get(&old, &format!("com.atproto.sync.getRepo?did={did}"), None).await;
+    assert!(car.status.is_success());
+    let auth = new.state.pds().verify_access_token(&new_access).unwrap();
+    new.state
+        .pds()
+        .import_repo(&auth, car.body.clone())
+        .await
+        .unwrap();
+
+    // 3. Identity: not yet; then the PLC update the old server's rotation key signs.
+    post(
+        &new,
+        "com.atproto.server.activateAccount",
+        Some(&new_access),
+        json!({}),
+    )
+    .await
+    .assert_xrpc_error(400, "InvalidRequest");
+    let creds = ok(get(
+        &new,
+        "com.atproto.identity.getRecommendedDidCredentials",
+        Some(&new_access),
+    )
+    .await);
+    plc_update_to_recommended(&new, &did, &old.state.secrets().plc_rotation_key, &creds).await;
+
+    // 4. Switch over.
+    ok(post(
+        &new,
+        "com.atproto.server.activateAccount",
+        Some(&new_access),
+        json!({}),
+    )
+    .await);
+    ok(post(
+        &old,
+        "com.atproto.server.deactivateAccount",
+        Some(&old_access),
+        json!({}),
+    )
+    .await);
+    let status = ok(get(
+        &new,
+        "com.atproto.server.checkAccountStatus",
+        Some(&new_access),
+    )
+    .await);
+    assert_eq!(status["activated"], true);
+    assert_eq!(status["validDid"], true);
+    assert_eq!(status["indexedRecords"], 1);
+    let rkey = post_uri.rsplit('/').next().unwrap();
+    let record = ok(get(
+        &new,
+        &format!("com.atproto.repo.getRecord?repo={did}&collection=app.bsky.feed.post&rkey={rkey}"),
+        None,
+    )
+    .await);
+    assert_eq!(record["value"]["text"], "before the move");
+    let old_status = ok(get(
+        &old,
+        "com.atproto.server.checkAccountStatus",
+        Some(&old_access),
+    )
+    .await);
+    assert_eq!(old_status["activated"], false);
+    assert_eq!(old_status["validDid"], false);
+}
