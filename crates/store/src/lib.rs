@@ -18,7 +18,8 @@
 //! Foreign keys are on (deleting an account cascades to everything it owns), `synchronous =
 //! NORMAL` (a committed transaction survives a process crash such as SIGKILL; a power loss may
 //! lose the transactions committed since the last checkpoint, never corrupt the file: the
-//! usual WAL setting for servers), the WAL is checkpointed every 4000 pages, and a busy
+//! usual WAL setting for servers), the WAL is checkpointed by a background task off the write
+//! path (`checkpoint.rs`), and a busy
 //! timeout covers other processes holding the file (backups, the sqlite3 shell).
 //!
 //! # Migrations
@@ -33,8 +34,10 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod checkpoint;
 mod sqlite;
 mod sqlite_account_admin;
+mod sqlite_email;
 mod sqlite_stream;
 
 use std::path::Path;
@@ -87,6 +90,9 @@ pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
     commits: sqlite::CommitQueue,
+    /// Stops the WAL checkpointer (`checkpoint.rs`) on [`SqliteStore::close`] or when the
+    /// last clone is dropped.
+    checkpointer: std::sync::Arc<checkpoint::Checkpointer>,
 }
 
 /// The embedded migrations (`migrations/sqlite/`).
@@ -112,33 +118,38 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(opts.busy_timeout)
-            // Checkpoint every ~16 MiB of WAL instead of ~4 MiB: hot pages (heads, index
-            // roots) are copied back once per checkpoint instead of four times.
-            .pragma("wal_autocheckpoint", "4000")
             // Savepoint journals (group commit) and sort scratch stay in memory.
             .pragma("temp_store", "memory");
+        // The writer never checkpoints: the checkpointer task does, off the write path.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            .connect_with(base.clone().create_if_missing(true))
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .pragma("wal_autocheckpoint", "0"),
+            )
             .await
             .map_err(connect_err)?;
         MIGRATOR.run(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(opts.readers.max(1))
-            .connect_with(base.read_only(true))
+            .connect_with(base.clone().read_only(true))
             .await
             .map_err(connect_err)?;
         let commits = sqlite::CommitQueue::start(write.clone());
+        let checkpointer = checkpoint::Checkpointer::start(base);
         Ok(SqliteStore {
             write,
             read,
             commits,
+            checkpointer: std::sync::Arc::new(checkpointer),
         })
     }
 
     /// Closes both pools, waiting for connections to be returned.
     pub async fn close(&self) {
+        self.checkpointer.stop().await;
         self.read.close().await;
         self.write.close().await;
     }

@@ -2,4 +2,5 @@
 //! [`store::SqliteStore`], each case on a fresh database file in its own temporary directory.
 
 mod account_admin;
+mod checkpoint;
 mod conformance;
