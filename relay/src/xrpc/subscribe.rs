@@ -21,9 +21,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use serde::Deserialize;
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::ApiError;
@@ -42,8 +41,12 @@ const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 /// Read buffer per connection.
 const READ_BUFFER: usize = 4 * 1024;
 /// Bytes buffered per connection before they are written to the socket (a batch is flushed
-/// at its end in any case).
-const WRITE_BUFFER: usize = 16 * 1024;
+/// at its end in any case). Large enough that a typical batch (the hub spaces pushes up to
+/// 25 ms apart when many subscribers are connected: some tens of ~2 KiB frames at 1,000
+/// events/s) goes out in one `send`, since the kernel's cost per `send` on a socket is most of
+/// the cost of a frame; small enough to bound memory (the buffer keeps its largest size, so
+/// a connection holds at most this plus one frame).
+const WRITE_BUFFER: usize = 64 * 1024;
 /// How long the final error or close frame may take to send.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -98,9 +101,8 @@ async fn subscribe_repos(
             .into_response();
         }
     };
-    // Small per-connection buffers (tungstenite's defaults are 128 KiB each way): clients send
-    // next to nothing, and every batch is flushed anyway, so a thousand subscribers cost tens
-    // of MiB, not hundreds.
+    // Bounded per-connection buffers (tungstenite's defaults are 128 KiB each way): clients
+    // send next to nothing, and a batch is flushed as soon as it is queued.
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(MAX_CLIENT_MESSAGE)
@@ -110,53 +112,50 @@ async fn subscribe_repos(
 }
 
 /// Sends one message, bounded by `limit`; `false` if the client is gone or too slow.
-async fn send(
-    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
-    msg: Message,
-    limit: Duration,
-) -> bool {
+async fn send(socket: &mut WebSocket, msg: Message, limit: Duration) -> bool {
     matches!(
-        tokio::time::timeout(limit, sink.send(msg)).await,
+        tokio::time::timeout(limit, socket.send(msg)).await,
         Ok(Ok(()))
     )
 }
 
-async fn close(sink: &mut futures::stream::SplitSink<WebSocket, Message>, code: u16, reason: &str) {
+async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
     let frame = CloseFrame {
         code,
         reason: reason.into(),
     };
-    let _ = send(sink, Message::Close(Some(frame)), CLOSE_TIMEOUT).await;
+    let _ = send(socket, Message::Close(Some(frame)), CLOSE_TIMEOUT).await;
 }
 
-async fn stream(socket: WebSocket, state: AppState, cursor: Option<i64>) {
+/// Writes a batch of frames: every frame is queued (`feed`, which only copies it into the
+/// connection's write buffer until that is full), then one flush, so a batch usually costs one
+/// `send` on the socket. The frames themselves are shared (`Bytes`) with every other
+/// subscriber; nothing is allocated per frame.
+async fn write_batch(socket: &mut WebSocket, out: &mut Vec<Bytes>) -> Result<(), axum::Error> {
+    for frame in out.drain(..) {
+        socket.feed(Message::Binary(frame)).await?;
+    }
+    socket.flush().await
+}
+
+/// One subscriber's connection: one task, no split. The loop waits for whichever comes first:
+/// a message from the client (ignored, but a sign of life; cancel-safe), the ping tick, or
+/// the next batch of frames.
+async fn stream(mut socket: WebSocket, state: AppState, cursor: Option<i64>) {
     let settings = state.config().firehose.clone();
-    let (mut sink, mut incoming) = socket.split();
     let mut sub = match state.firehose().subscribe(cursor).await {
         Ok(sub) => sub,
         Err(e) => {
             if matches!(e, firehose::SubscribeError::Store(_)) {
                 tracing::error!(error = %e, "subscribeRepos cannot start");
             }
-            let _ = send(&mut sink, Message::Binary(e.frame()), CLOSE_TIMEOUT).await;
-            close(&mut sink, 1000, "").await;
+            let _ = send(&mut socket, Message::Binary(e.frame()), CLOSE_TIMEOUT).await;
+            close(&mut socket, 1000, "").await;
             return;
         }
     };
 
-    // The reader: ignores content, notes the last sign of life, ends on close or error.
-    let (seen_tx, seen_rx) = watch::channel(Instant::now());
-    let mut reader = tokio::spawn(async move {
-        while let Some(msg) = incoming.next().await {
-            match msg {
-                Ok(Message::Close(_)) | Err(_) => break,
-                Ok(_) => {
-                    seen_tx.send_replace(Instant::now());
-                }
-            }
-        }
-    });
-
+    let mut seen = Instant::now();
     let mut ping = tokio::time::interval_at(
         Instant::now() + settings.ping_interval,
         settings.ping_interval,
@@ -166,26 +165,26 @@ async fn stream(socket: WebSocket, state: AppState, cursor: Option<i64>) {
     loop {
         tokio::select! {
             biased;
-            _ = &mut reader => break, // the client closed or the socket failed
+            msg = socket.recv() => match msg {
+                // The client closed (tungstenite answers the close) or the socket failed.
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => seen = Instant::now(),
+            },
             _ = ping.tick() => {
-                if seen_rx.borrow().elapsed() > settings.idle_timeout {
-                    close(&mut sink, 1001, "idle timeout").await;
+                if seen.elapsed() > settings.idle_timeout {
+                    close(&mut socket, 1001, "idle timeout").await;
                     break;
                 }
-                if !send(&mut sink, Message::Ping(Bytes::new()), settings.send_timeout).await {
+                if !send(&mut socket, Message::Ping(Bytes::new()), settings.send_timeout).await {
                     break;
                 }
             }
             next = sub.next_batch(&mut out) => match next {
                 Ok(()) => {
-                    let ok = tokio::time::timeout(settings.send_timeout, async {
-                        for frame in out.drain(..) {
-                            sink.feed(Message::Binary(frame)).await?;
-                        }
-                        sink.flush().await
-                    })
-                    .await;
-                    if !matches!(ok, Ok(Ok(()))) {
+                    let sent =
+                        tokio::time::timeout(settings.send_timeout, write_batch(&mut socket, &mut out))
+                            .await;
+                    if !matches!(sent, Ok(Ok(()))) {
                         tracing::debug!("subscribeRepos client too slow to take a batch or gone");
                         break;
                     }
@@ -195,13 +194,12 @@ async fn stream(socket: WebSocket, state: AppState, cursor: Option<i64>) {
                         tracing::error!(error = %e, "subscribeRepos cannot read the sequencer log");
                     }
                     if let Some(frame) = closed.frame() {
-                        let _ = send(&mut sink, Message::Binary(frame), CLOSE_TIMEOUT).await;
+                        let _ = send(&mut socket, Message::Binary(frame), CLOSE_TIMEOUT).await;
                     }
-                    close(&mut sink, if matches!(closed, firehose::Closed::Shutdown) { 1001 } else { 1000 }, "").await;
+                    close(&mut socket, if matches!(closed, firehose::Closed::Shutdown) { 1001 } else { 1000 }, "").await;
                     break;
                 }
             },
         }
     }
-    reader.abort();
 }
