@@ -131,6 +131,14 @@ pub struct Config {
     pub plc_rotation_key: Option<crypto::Keypair>,
     /// Password for admin HTTP Basic auth (`admin:<password>`); admin routes are off when unset.
     pub admin_password: Option<Secret>,
+    /// `describeServer.links.privacyPolicy`.
+    pub privacy_policy_url: Option<String>,
+    /// `describeServer.links.termsOfService`.
+    pub terms_of_service_url: Option<String>,
+    /// `describeServer.contact.email`.
+    pub contact_email: Option<String>,
+    /// Rate limits (`rate_limits.*`, see [`crate::rate_limit`]).
+    pub rate_limits: crate::rate_limit::RateLimitSettings,
     /// Whether `createAccount` needs an invite code (`describeServer.inviteCodeRequired`).
     pub invite_required: bool,
     /// Firehose (`subscribeRepos`) retention, live buffer and crawlers.
@@ -158,6 +166,10 @@ impl fmt::Debug for Config {
                 &self.plc_rotation_key.as_ref().map(|_| "<redacted>"),
             )
             .field("admin_password", &self.admin_password)
+            .field("privacy_policy_url", &self.privacy_policy_url)
+            .field("terms_of_service_url", &self.terms_of_service_url)
+            .field("contact_email", &self.contact_email)
+            .field("rate_limits", &self.rate_limits)
             .field("invite_required", &self.invite_required)
             .field("firehose", &self.firehose)
             .finish()
@@ -186,6 +198,10 @@ impl PartialEq for Config {
             && self.secret_key == other.secret_key
             && key(self) == key(other)
             && self.admin_password == other.admin_password
+            && self.privacy_policy_url == other.privacy_policy_url
+            && self.terms_of_service_url == other.terms_of_service_url
+            && self.contact_email == other.contact_email
+            && self.rate_limits == other.rate_limits
             && self.invite_required == other.invite_required
             && self.firehose == other.firehose
     }
@@ -294,6 +310,10 @@ struct RawConfig {
     secret_key: Option<String>,
     plc_rotation_key: Option<String>,
     admin_password: Option<String>,
+    privacy_policy_url: Option<String>,
+    terms_of_service_url: Option<String>,
+    contact_email: Option<String>,
+    rate_limits: Option<crate::rate_limit::RawRateLimits>,
     invite_required: Option<bool>,
     firehose_retention: Option<String>,
     firehose_buffer_events: Option<usize>,
@@ -392,6 +412,28 @@ impl RawConfig {
             &mut self.admin_password,
             parse_string,
         )?;
+        env_value(
+            env,
+            "privacy_policy_url",
+            &mut self.privacy_policy_url,
+            parse_string,
+        )?;
+        env_value(
+            env,
+            "terms_of_service_url",
+            &mut self.terms_of_service_url,
+            parse_string,
+        )?;
+        env_value(env, "contact_email", &mut self.contact_email, parse_string)?;
+        // `rate_limits.enabled` <-> RELAY_RATE_LIMITS_ENABLED (and so on for the two others).
+        let (mut enabled, mut ip_header) = (None, None);
+        env_value(env, "rate_limits_enabled", &mut enabled, parse_bool)?;
+        env_value(env, "rate_limits_ip_header", &mut ip_header, parse_string)?;
+        if enabled.is_some() || ip_header.is_some() {
+            let raw = self.rate_limits.get_or_insert_with(Default::default);
+            raw.enabled = enabled.or(raw.enabled);
+            raw.ip_header = ip_header.or(raw.ip_header.take());
+        }
         env_value(
             env,
             "invite_required",
@@ -527,6 +569,29 @@ impl RawConfig {
             None => None,
         };
 
+        let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        let privacy_policy_url = non_empty(self.privacy_policy_url);
+        let terms_of_service_url = non_empty(self.terms_of_service_url);
+        for (option, url) in [
+            ("privacy_policy_url", &privacy_policy_url),
+            ("terms_of_service_url", &terms_of_service_url),
+        ] {
+            if let Some(url) = url {
+                check_http_url(url).map_err(|m| invalid(option, m))?;
+            }
+        }
+        let contact_email = non_empty(self.contact_email);
+        if let Some(email) = &contact_email
+            && !email.contains('@')
+        {
+            return Err(invalid("contact_email", format!("{email:?} is not an email address")));
+        }
+        let rate_limits = self
+            .rate_limits
+            .unwrap_or_default()
+            .build()
+            .map_err(|m| invalid("rate_limits", m))?;
+
         Ok(Config {
             data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("./data")),
             bind: self.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
@@ -543,6 +608,10 @@ impl RawConfig {
             secret_key,
             plc_rotation_key,
             admin_password,
+            privacy_policy_url,
+            terms_of_service_url,
+            contact_email,
+            rate_limits,
             invite_required: self.invite_required.unwrap_or(false),
             firehose,
         })

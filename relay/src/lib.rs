@@ -30,6 +30,7 @@ pub mod handle_resolver;
 pub mod lexicons;
 pub mod plc_directory;
 pub mod proxy;
+pub mod rate_limit;
 pub mod secrets;
 pub mod server;
 pub mod ssrf;

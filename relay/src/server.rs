@@ -64,6 +64,9 @@ pub fn pds_config(config: &Config, secrets: &Secrets) -> PdsConfig {
         secrets.plc_rotation_key.clone(),
     );
     pds.blob_upload_limit = u64::try_from(config.blob_upload_limit).unwrap_or(u64::MAX);
+    pds.privacy_policy_url = config.privacy_policy_url.clone();
+    pds.terms_of_service_url = config.terms_of_service_url.clone();
+    pds.contact_email = config.contact_email.clone();
     pds.invite_required = config.invite_required;
     pds
 }
@@ -294,12 +297,20 @@ async fn not_found() -> ApiError {
     ApiError::not_found("Not Found")
 }
 
-/// The application: every route, with CORS, request tracing and error normalisation.
+/// The application: every route, with rate limits (when enabled), CORS, request tracing and
+/// error normalisation.
 pub fn app(state: AppState) -> Router {
     let xrpc = crate::xrpc::router(&state);
-    Router::new()
-        .merge(xrpc)
-        .fallback(not_found)
+    let mut router = Router::new().merge(xrpc).fallback(not_found);
+    let limits = &state.config().rate_limits;
+    if limits.enabled {
+        let limits = Arc::new(crate::rate_limit::RateLimits::new(limits));
+        router = router.layer(axum::middleware::from_fn_with_state(
+            (state.clone(), limits),
+            crate::rate_limit::rate_limit,
+        ));
+    }
+    router
         .with_state(state)
         .layer(axum::middleware::map_response(normalize_errors))
         .layer(cors())

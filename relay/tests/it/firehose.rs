@@ -47,6 +47,22 @@ async fn connect(server: &Server, cursor: Option<i64>) -> Ws {
     Ws(s)
 }
 
+/// Checklist #94: every event's `time` is `YYYY-MM-DDTHH:MM:SS.mmmZ`, millisecond precision as
+/// the reference's `toISOString()`, and a valid datetime.
+fn assert_millisecond_time(time: &str) {
+    let shape = time.len() == 24
+        && time.bytes().enumerate().all(|(i, c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'.',
+            23 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        });
+    assert!(shape, "time {time:?} is not YYYY-MM-DDTHH:MM:SS.mmmZ");
+    assert!(time.parse::<syntax::Datetime>().is_ok(), "time {time:?}");
+}
+
 impl Ws {
     async fn next(&mut self, wait: Duration) -> Got {
         let deadline = tokio::time::Instant::now() + wait;
@@ -57,6 +73,9 @@ impl Ws {
                 Ok(Some(Err(_))) => return Got::Closed(None),
                 Ok(Some(Ok(Message::Binary(b)))) => {
                     let f = decode_frame(&b).unwrap_or_else(|e| panic!("frame per spec: {e}"));
+                    if let Some(time) = f.str_field("time") {
+                        assert_millisecond_time(time);
+                    }
                     return Got::Frame(Box::new(f));
                 }
                 Ok(Some(Ok(Message::Close(c)))) => {

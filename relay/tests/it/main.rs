@@ -10,4 +10,5 @@ mod http_basics;
 mod pds_flow;
 mod plc_directory;
 mod proxy;
+mod rate_limits;
 mod ssrf;
