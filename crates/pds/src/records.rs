@@ -856,7 +856,8 @@ impl Pds {
 
     /// `com.atproto.repo.listRecords`: newest first (descending rkey) unless `reverse`;
     /// `limit` is clamped to 1..=100 (default 50); `cursor` is the last rkey of the previous
-    /// page.
+    /// page. As the reference, every non-empty page carries a cursor (its last rkey), even the
+    /// last one; an empty page carries none (checklist #128).
     pub async fn list_records(
         &self,
         repo: &AtIdentifier,
@@ -881,9 +882,7 @@ impl Pds {
             .repos
             .list_records(&row.did, collection, cursor.as_ref(), limit, reverse)
             .await?;
-        let next = (rows.len() == limit)
-            .then(|| rows.last().map(|r| r.rkey.as_str().to_owned()))
-            .flatten();
+        let next = rows.last().map(|r| r.rkey.as_str().to_owned());
         let mut records = Vec::with_capacity(rows.len());
         for r in rows {
             let value = data_model::cbor::decode(&r.bytes)

@@ -214,7 +214,8 @@ impl Pds {
     }
 
     /// `com.atproto.sync.listRepos` (checklist #62): `limit` clamped to 1..=1000 (default
-    /// 500); the cursor is the last DID of the previous page.
+    /// 500); the cursor is the last DID of the previous page. As the reference, every non-empty
+    /// page carries a cursor, even the last one; an empty page carries none (#128).
     pub async fn list_repos(&self, limit: Option<u32>, cursor: Option<&str>) -> Result<RepoList> {
         let limit = limit.unwrap_or(500).clamp(1, 1000) as usize;
         let after = match cursor {
@@ -225,9 +226,7 @@ impl Pds {
             ),
         };
         let rows = self.deps.accounts.list_repos(after.as_ref(), limit).await?;
-        let next = (rows.len() == limit)
-            .then(|| rows.last().map(|r| r.did.as_str().to_owned()))
-            .flatten();
+        let next = rows.last().map(|r| r.did.as_str().to_owned());
         let repos = rows
             .into_iter()
             .map(|r| {

@@ -6,6 +6,7 @@ mod accounts;
 mod bad_input;
 mod blobs;
 mod harness;
+mod listing;
 mod migration;
 mod records;
 mod sync;

@@ -127,10 +127,22 @@ async fn write_list_and_export_verifies() {
         .await
         .expect("page 3");
     assert_eq!(page3.records.len(), 1);
-    assert!(
-        page3.cursor.is_none(),
-        "last page has no cursor (checklist #128)"
-    );
+    // As the reference: a non-empty page always has a cursor; the empty page after it has
+    // none (checklist #128).
+    let page4 = t
+        .pds
+        .list_records(
+            &alice.repo(),
+            &posts,
+            Some(3),
+            page3.cursor.as_deref(),
+            false,
+            None,
+        )
+        .await
+        .expect("page 4");
+    assert!(page4.records.is_empty());
+    assert!(page4.cursor.is_none(), "the empty page has no cursor");
     let rev = t
         .pds
         .list_records(&alice.repo(), &posts, Some(100), None, true, None)
