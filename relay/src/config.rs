@@ -143,6 +143,11 @@ pub struct Config {
     pub invite_required: bool,
     /// Firehose (`subscribeRepos`) retention, live buffer and crawlers.
     pub firehose: crate::firehose_service::FirehoseSettings,
+    /// Sender address of outgoing email (default `noreply@<hostname>`).
+    pub email_from: String,
+    /// SMTP server URL (`smtp://`, `smtps://`, with credentials); `None`: emails are written
+    /// to `<data_dir>/outbox/` instead ([`crate::mailer`]).
+    pub smtp_url: Option<Secret>,
 }
 
 impl fmt::Debug for Config {
@@ -172,6 +177,8 @@ impl fmt::Debug for Config {
             .field("rate_limits", &self.rate_limits)
             .field("invite_required", &self.invite_required)
             .field("firehose", &self.firehose)
+            .field("email_from", &self.email_from)
+            .field("smtp_url", &self.smtp_url)
             .finish()
     }
 }
@@ -204,6 +211,8 @@ impl PartialEq for Config {
             && self.rate_limits == other.rate_limits
             && self.invite_required == other.invite_required
             && self.firehose == other.firehose
+            && self.email_from == other.email_from
+            && self.smtp_url == other.smtp_url
     }
 }
 
@@ -319,6 +328,8 @@ struct RawConfig {
     firehose_buffer_events: Option<usize>,
     firehose_buffer_bytes: Option<usize>,
     crawlers: Option<Vec<String>>,
+    email_from: Option<String>,
+    smtp_url: Option<String>,
 }
 
 /// Parses one environment variable into `slot` if it is set.
@@ -459,6 +470,8 @@ impl RawConfig {
             parse_from_str,
         )?;
         env_value(env, "crawlers", &mut self.crawlers, parse_list)?;
+        env_value(env, "email_from", &mut self.email_from, parse_string)?;
+        env_value(env, "smtp_url", &mut self.smtp_url, parse_string)?;
         Ok(())
     }
 
@@ -591,6 +604,18 @@ impl RawConfig {
             .unwrap_or_default()
             .build()
             .map_err(|m| invalid("rate_limits", m))?;
+        let email_from = self
+            .email_from
+            .unwrap_or_else(|| format!("noreply@{hostname}"));
+        crate::mailer::check_address(&email_from).map_err(|m| invalid("email_from", m))?;
+        let smtp_url = match self.smtp_url {
+            Some(u) if u.is_empty() => None,
+            Some(u) => {
+                crate::mailer::check_smtp_url(&u).map_err(|m| invalid("smtp_url", m))?;
+                Some(Secret(u))
+            }
+            None => None,
+        };
 
         Ok(Config {
             data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("./data")),
@@ -614,6 +639,8 @@ impl RawConfig {
             rate_limits,
             invite_required: self.invite_required.unwrap_or(false),
             firehose,
+            email_from,
+            smtp_url,
         })
     }
 

@@ -28,6 +28,7 @@ pub mod error;
 pub mod firehose_service;
 pub mod handle_resolver;
 pub mod lexicons;
+pub mod mailer;
 pub mod plc_directory;
 pub mod proxy;
 pub mod rate_limit;

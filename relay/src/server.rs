@@ -102,12 +102,13 @@ impl AppState {
         let plc = PlcClient::new(http.clone(), &config.plc_url);
         let mut pds_config = pds_config(&config, &secrets);
         adjust(&mut pds_config);
-        let deps = PdsDeps::from_store(
+        let mut deps = PdsDeps::from_store(
             Arc::new(store),
             Arc::new(blob_store),
             Arc::new(catalog),
             Arc::new(plc.clone()),
         );
+        deps.mailer = crate::mailer::from_config(&config)?;
         let pds = Arc::new(Pds::new(pds_config, deps));
         Ok(AppState::from_parts(config, secrets, http, plc, pds))
     }
@@ -229,6 +230,9 @@ pub enum ServeError {
     /// The firehose could not start (its sequencer log is unreadable).
     #[error("cannot start the firehose: {0}")]
     Firehose(#[from] pds::ports::StoreError),
+    /// The configured mailer could not be built.
+    #[error("cannot set up email: {0}")]
+    Mailer(#[from] crate::mailer::MailerError),
 }
 
 /// Request headers atproto clients send cross-origin (the preflight mirrors what is asked, as the

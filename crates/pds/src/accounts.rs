@@ -715,10 +715,10 @@ impl Pds {
         })
     }
 
-    /// `com.atproto.server.deleteAccount`: checks the account password (not an app password),
-    /// then deletes everything and emits the `#account` tombstone (checklist #102). The email
-    /// `token` of the lexicon is not required (no email support).
-    pub async fn delete_account(&self, did: &Did, password: &str) -> Result<()> {
+    /// `com.atproto.server.deleteAccount`: checks the account password (not an app password)
+    /// and consumes the `delete_account` email token (`requestAccountDelete`), then deletes
+    /// everything and emits the `#account` tombstone (checklist #102).
+    pub async fn delete_account(&self, did: &Did, password: &str, token: &str) -> Result<()> {
         let bad = || Error::new(ErrorKind::AuthRequired, "Invalid did or password");
         let row = self.deps.accounts.account(did).await?.ok_or_else(bad)?;
         let Some(hash) = row.password_hash.clone() else {
@@ -727,6 +727,8 @@ impl Pds {
         if !self.check_password(password.to_owned(), hash).await? {
             return Err(bad());
         }
+        self.consume_email_token(did, crate::ports::TokenPurpose::DeleteAccount, token)
+            .await?;
         self.remove_account(did).await
     }
 

@@ -63,6 +63,12 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// An upstream service (the PLC directory) failed (502).
     UpstreamFailure,
+    /// `updateEmail` without the token a confirmed email requires (400).
+    TokenRequired,
+    /// `confirmEmail` with an email that is not the account's (400).
+    InvalidEmail,
+    /// The authenticated account no longer exists (400, `confirmEmail`).
+    AccountNotFound,
     /// A bug or a storage failure (500); the message is generic, the source is for logs.
     Internal,
 }
@@ -95,6 +101,9 @@ impl ErrorKind {
             ErrorKind::BadExpiration => "BadExpiration",
             ErrorKind::PayloadTooLarge => "PayloadTooLarge",
             ErrorKind::UpstreamFailure => "UpstreamFailure",
+            ErrorKind::TokenRequired => "TokenRequired",
+            ErrorKind::InvalidEmail => "InvalidEmail",
+            ErrorKind::AccountNotFound => "AccountNotFound",
             ErrorKind::Internal => "InternalServerError",
         }
     }

@@ -47,7 +47,13 @@
 //! | `server.getServiceAuth` | [`Pds::get_service_auth`]`(auth, aud, exp_secs, lxm)` -> token |
 //! | `server.deactivateAccount` / `activateAccount` | [`Pds::deactivate_account`]`(auth, delete_after_ms)`, [`Pds::activate_account`] |
 //! | `server.checkAccountStatus` | [`Pds::check_account_status`] -> [`CheckAccountStatus`] |
-//! | `server.deleteAccount` | [`Pds::delete_account`]`(did, password)` |
+//! | `server.deleteAccount` | [`Pds::delete_account`]`(did, password, token)` |
+//! | `server.requestEmailConfirmation` / `confirmEmail` | [`Pds::request_email_confirmation`]`(auth)`, [`Pds::confirm_email`]`(auth, email, token)` |
+//! | `server.requestEmailUpdate` / `updateEmail` | [`Pds::request_email_update`]`(auth)` -> tokenRequired, [`Pds::update_email`]`(auth, email, token)` |
+//! | `server.requestPasswordReset` / `resetPassword` | [`Pds::request_password_reset`]`(email)`, [`Pds::reset_password`]`(token, password)` |
+//! | `server.requestAccountDelete` | [`Pds::request_account_delete`]`(auth)` |
+//! | `identity.requestPlcOperationSignature` / `signPlcOperation` | [`Pds::request_plc_operation_signature`]`(auth)`, [`Pds::sign_plc_operation`]`(auth, token, `[`PlcChanges`]`)` -> op JSON |
+//! | `admin.sendEmail` / `updateAccountEmail` / `updateAccountPassword` | [`Pds::admin_send_email`], [`Pds::admin_update_account_email`], [`Pds::admin_update_account_password`] |
 //! | `identity.resolveHandle` (local), `/.well-known/atproto-did` | [`Pds::resolve_local_handle`] |
 //! | `identity.getRecommendedDidCredentials` | [`Pds::recommended_did_credentials`] -> JSON |
 //! | `identity.submitPlcOperation` | [`Pds::submit_plc_operation`]`(auth, &op_json)` |
@@ -75,9 +81,9 @@
 //! [`PROTECTED_METHODS`] and [`PRIVILEGED_METHODS`] are exported for the relay's proxy.
 //!
 //! # Simplifications (documented, not hidden)
-//! - No email: no email confirmation, no email tokens. `deleteAccount` checks the password
-//!   only (the lexicon's `token` is accepted and ignored); `AuthFactorTokenRequired` is never
-//!   produced.
+//! - No email 2FA: `AuthFactorTokenRequired` is never produced. Email tokens (confirmation,
+//!   update, password reset, deletion, PLC operations) are in `account_tokens.rs`; mail goes
+//!   through the [`mailer::Mailer`] port set in [`PdsDeps::mailer`].
 //! - No invite codes (`inviteCodeRequired: false`).
 //! - Bring-your-own DID (`createAccount` with `did`) trusts the caller: the relay must verify
 //!   the service-auth JWT from the old PDS (checklist #99) before calling.
@@ -90,6 +96,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod account_tokens;
 mod accounts;
 mod accounts_admin;
 mod blobs;
@@ -97,6 +104,7 @@ pub mod error;
 mod events;
 mod import;
 pub mod jwt;
+pub mod mailer;
 pub mod plc;
 pub mod ports;
 mod preferences;
@@ -113,6 +121,7 @@ use std::time::Duration;
 
 use syntax::{Did, TidClock};
 
+pub use account_tokens::PlcChanges;
 pub use accounts::{
     AccountStatus, CheckAccountStatus, CreateAccount, CreatedAccount, DescribeServer,
     RESERVED_HANDLE_LABELS,
@@ -167,6 +176,8 @@ pub struct PdsConfig {
     pub contact_email: Option<String>,
     /// Whether `createAccount` needs an invite code (`describeServer.inviteCodeRequired`).
     pub invite_required: bool,
+    /// How long an emailed token stays valid (15 minutes, as the reference).
+    pub email_token_ttl: Duration,
 }
 
 impl PdsConfig {
@@ -193,6 +204,7 @@ impl PdsConfig {
             terms_of_service_url: None,
             contact_email: None,
             invite_required: false,
+            email_token_ttl: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -239,6 +251,11 @@ pub struct PdsDeps {
     pub plc: Arc<dyn PlcClient>,
     /// Invite codes, invite switches, account search, reserved keys.
     pub account_admin: Arc<dyn ports::AccountAdminStore>,
+    /// Email tokens and email confirmation.
+    pub email_tokens: Arc<dyn ports::EmailTokenStore>,
+    /// Outgoing email ([`mailer::NoMailer`] from [`PdsDeps::from_store`]; the server sets its
+    /// own).
+    pub mailer: Arc<dyn mailer::Mailer>,
     /// Consistent repository snapshots (streamed `getRepo`).
     pub snapshots: Arc<dyn ports::RepoSnapshotStore>,
 }
@@ -259,6 +276,7 @@ impl PdsDeps {
             + EventStore
             + ports::RepoSnapshotStore
             + ports::AccountAdminStore
+            + ports::EmailTokenStore
             + 'static,
     {
         PdsDeps {
@@ -268,6 +286,8 @@ impl PdsDeps {
             blobs: store.clone(),
             preferences: store.clone(),
             events: store.clone(),
+            email_tokens: store.clone(),
+            mailer: Arc::new(mailer::NoMailer),
             snapshots: store,
             blob_store,
             catalog,

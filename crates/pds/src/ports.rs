@@ -24,6 +24,8 @@ mod account_admin;
 pub use account_admin::*;
 mod snapshot;
 pub use snapshot::{RepoSnapshot, RepoSnapshotStore};
+mod email_tokens;
+pub use email_tokens::{EmailTokenRow, EmailTokenStore, TokenPurpose};
 
 use async_trait::async_trait;
 use data_model::Cid;

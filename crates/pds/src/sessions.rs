@@ -57,7 +57,7 @@ pub struct Session {
     pub handle: Handle,
     /// Email, if any.
     pub email: Option<String>,
-    /// Always false (no email confirmation yet).
+    /// Whether the email is confirmed (`confirmEmail`).
     pub email_confirmed: bool,
     /// Hosting status.
     pub active: bool,
@@ -220,7 +220,8 @@ impl Pds {
             ));
         }
         let (access, refresh) = self.issue_tokens(&row.did, scope, app_name).await?;
-        Ok(session_of(&row, access, refresh))
+        self.with_email_confirmed(session_of(&row, access, refresh))
+            .await
     }
 
     /// `com.atproto.server.refreshSession`: consumes the refresh token (single use) and issues
@@ -281,11 +282,12 @@ impl Pds {
         if !rotated {
             return Err(revoked());
         }
-        Ok(session_of(
+        self.with_email_confirmed(session_of(
             &row,
             self.tokens.access(&row.did, scope, now, access_ttl),
             self.tokens.refresh(&row.did, &new_jti, now, refresh_ttl),
         ))
+        .await
     }
 
     /// `com.atproto.server.getSession` (tokens left empty); `AccountTakedown` for a taken-down
@@ -303,7 +305,8 @@ impl Pds {
                 "Account has been taken down",
             ));
         }
-        Ok(session_of(&row, String::new(), String::new()))
+        self.with_email_confirmed(session_of(&row, String::new(), String::new()))
+            .await
     }
 
     /// `com.atproto.server.deleteSession`: revokes the refresh token.

@@ -15,9 +15,11 @@
 
 mod actor;
 mod admin;
+mod email;
 pub mod extract;
 mod identity;
 mod migration;
+mod plc_ops;
 mod repo;
 mod server;
 mod subscribe;
@@ -87,6 +89,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .merge(identity::routes())
         .merge(actor::routes())
         .merge(admin::routes())
+        .merge(email::routes().merge(plc_ops::routes()))
         .layer(DefaultBodyLimit::max(json_limit))
         .layer(RequestBodyLimitLayer::new(json_limit));
 

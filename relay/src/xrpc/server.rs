@@ -330,6 +330,7 @@ async fn check_account_status(
 struct DeleteAccountInput {
     did: String,
     password: String,
+    token: String,
 }
 
 async fn delete_account(
@@ -337,7 +338,10 @@ async fn delete_account(
     XrpcJson(input): XrpcJson<DeleteAccountInput>,
 ) -> Result<StatusCode, ApiError> {
     let did: Did = parse("did", &input.did)?;
-    state.pds().delete_account(&did, &input.password).await?;
+    state
+        .pds()
+        .delete_account(&did, &input.password, &input.token)
+        .await?;
     Ok(StatusCode::OK)
 }
 

@@ -475,11 +475,13 @@ async fn lifecycle_events_live_verified_and_replayed() {
         .await;
         missed_cids.push(out["cid"].as_str().unwrap().to_owned());
     }
+    let token =
+        crate::email_tokens::delete_token(&relay, &bob.access, "bob.test@example.com").await;
     ok(post(
         &relay,
         "com.atproto.server.deleteAccount",
         None,
-        json!({"did": bob.did, "password": "hunter2-password", "token": "x"}),
+        json!({"did": bob.did, "password": "hunter2-password", "token": token}),
     )
     .await);
 

@@ -385,12 +385,14 @@ async fn account_session_and_identity_flow() {
     .await);
     assert_eq!(check["activated"], true);
 
-    // Delete the account.
+    // Delete the account (the token comes from the file outbox, see email_tokens.rs).
+    let token =
+        crate::email_tokens::delete_token(&relay, &alice.access, "alice.test@example.com").await;
     ok(post(
         &relay,
         "com.atproto.server.deleteAccount",
         None,
-        json!({ "did": alice.did, "password": "hunter2-password", "token": "unused" }),
+        json!({ "did": alice.did, "password": "hunter2-password", "token": token }),
     )
     .await);
     get(

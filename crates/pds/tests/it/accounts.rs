@@ -335,14 +335,26 @@ async fn deactivate_activate_delete() {
     assert!(check.activated);
     assert_eq!(check.indexed_records, 0);
 
+    // deleteAccount needs the password and the emailed token (requestAccountDelete).
+    t.pds
+        .request_account_delete(&alice.auth)
+        .await
+        .expect("request delete");
+    let mail = t.mailer.sent().pop().expect("delete email");
+    let token = mail
+        .text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 11 && l.as_bytes()[5] == b'-')
+        .expect("token");
     let e = t
         .pds
-        .delete_account(&alice.did, "wrong")
+        .delete_account(&alice.did, "wrong", token)
         .await
         .expect_err("bad password");
     assert_eq!(e.kind(), ErrorKind::AuthRequired);
     t.pds
-        .delete_account(&alice.did, "password")
+        .delete_account(&alice.did, "password", token)
         .await
         .expect("delete");
     assert_eq!(

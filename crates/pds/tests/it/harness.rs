@@ -14,6 +14,8 @@ pub(crate) struct TestPds {
     pub(crate) pds: Arc<Pds>,
     pub(crate) plc: Arc<MemoryPlc>,
     pub(crate) store: SqliteStore,
+    /// Every email the PDS sent.
+    pub(crate) mailer: Arc<pds::mailer::MemoryMailer>,
     pub(crate) _dir: tempfile::TempDir,
 }
 
@@ -51,11 +53,14 @@ pub(crate) async fn test_pds_with_plc(plc: Arc<MemoryPlc>) -> TestPds {
     );
     config.password_cost = PasswordCost::InsecureFastForTests;
     config.blob_upload_limit = 1024 * 1024;
-    let deps = PdsDeps::from_store(Arc::new(store.clone()), blob_store, catalog(), plc.clone());
+    let mut deps = PdsDeps::from_store(Arc::new(store.clone()), blob_store, catalog(), plc.clone());
+    let mailer = Arc::new(pds::mailer::MemoryMailer::new());
+    deps.mailer = mailer.clone();
     TestPds {
         pds: Arc::new(Pds::new(config, deps)),
         plc,
         store,
+        mailer,
         _dir: dir,
     }
 }
