@@ -139,6 +139,8 @@ pub struct Config {
     pub contact_email: Option<String>,
     /// Rate limits (`rate_limits.*`, see [`crate::rate_limit`]).
     pub rate_limits: crate::rate_limit::RateLimitSettings,
+    /// The one DNS server handle resolution asks (`ip:port`); `None`: the system's resolvers.
+    pub dns_nameserver: Option<SocketAddr>,
     /// Whether `createAccount` needs an invite code (`describeServer.inviteCodeRequired`).
     pub invite_required: bool,
     /// Firehose (`subscribeRepos`) retention, live buffer and crawlers.
@@ -175,6 +177,7 @@ impl fmt::Debug for Config {
             .field("terms_of_service_url", &self.terms_of_service_url)
             .field("contact_email", &self.contact_email)
             .field("rate_limits", &self.rate_limits)
+            .field("dns_nameserver", &self.dns_nameserver)
             .field("invite_required", &self.invite_required)
             .field("firehose", &self.firehose)
             .field("email_from", &self.email_from)
@@ -209,6 +212,7 @@ impl PartialEq for Config {
             && self.terms_of_service_url == other.terms_of_service_url
             && self.contact_email == other.contact_email
             && self.rate_limits == other.rate_limits
+            && self.dns_nameserver == other.dns_nameserver
             && self.invite_required == other.invite_required
             && self.firehose == other.firehose
             && self.email_from == other.email_from
@@ -323,6 +327,7 @@ struct RawConfig {
     terms_of_service_url: Option<String>,
     contact_email: Option<String>,
     rate_limits: Option<crate::rate_limit::RawRateLimits>,
+    dns_nameserver: Option<SocketAddr>,
     invite_required: Option<bool>,
     firehose_retention: Option<String>,
     firehose_buffer_events: Option<usize>,
@@ -436,6 +441,7 @@ impl RawConfig {
             parse_string,
         )?;
         env_value(env, "contact_email", &mut self.contact_email, parse_string)?;
+        env_value(env, "dns_nameserver", &mut self.dns_nameserver, parse_from_str)?;
         // `rate_limits.enabled` <-> RELAY_RATE_LIMITS_ENABLED (and so on for the two others).
         let (mut enabled, mut ip_header) = (None, None);
         env_value(env, "rate_limits_enabled", &mut enabled, parse_bool)?;
@@ -637,6 +643,7 @@ impl RawConfig {
             terms_of_service_url,
             contact_email,
             rate_limits,
+            dns_nameserver: self.dns_nameserver,
             invite_required: self.invite_required.unwrap_or(false),
             firehose,
             email_from,

@@ -6,10 +6,17 @@
 //! bidirectional check) is `identity::resolve_handle`'s; this file only fetches. Well-known
 //! fetches are HTTPS only, follow at most [`crate::ssrf::MAX_REDIRECTS`] redirects, and read at
 //! most `identity::MAX_WELL_KNOWN_BODY` bytes.
+//!
+//! DNS goes to the system resolvers, or to one configured nameserver
+//! ([`NetHandleResolver::with_nameserver`], config `dns_nameserver`: a local resolver, or a
+//! test's loopback responder).
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::ResolverConfig;
+use std::net::SocketAddr;
+
+use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::proto::xfer::Protocol;
 use identity::{BoxFuture, HandleResolver, LookupError, MAX_WELL_KNOWN_BODY};
 use syntax::Handle;
 
@@ -43,6 +50,21 @@ impl NetHandleResolver {
             }
         };
         NetHandleResolver { dns, http }
+    }
+
+    /// A resolver asking only `nameserver` (UDP, falling back to TCP for truncated answers),
+    /// without a cache, and `http` for well-known fetches.
+    pub fn with_nameserver(http: SafeClient, nameserver: SocketAddr) -> NetHandleResolver {
+        let mut config = ResolverConfig::new();
+        config.add_name_server(NameServerConfig::new(nameserver, Protocol::Udp));
+        config.add_name_server(NameServerConfig::new(nameserver, Protocol::Tcp));
+        let mut builder =
+            TokioResolver::builder_with_config(config, TokioConnectionProvider::default());
+        builder.options_mut().cache_size = 0;
+        NetHandleResolver {
+            dns: builder.build(),
+            http,
+        }
     }
 }
 

@@ -121,7 +121,10 @@ impl AppState {
         plc: PlcClient,
         pds: Arc<Pds>,
     ) -> AppState {
-        let handles = Arc::new(NetHandleResolver::new(http.clone()));
+        let handles = Arc::new(match config.dns_nameserver {
+            Some(ns) => NetHandleResolver::with_nameserver(http.clone(), ns),
+            None => NetHandleResolver::new(http.clone()),
+        });
         let firehose = Arc::new(Firehose::new(
             pds.events().clone(),
             pds.subscribe_events(),
