@@ -122,6 +122,9 @@ pub struct Config {
     pub json_body_limit: usize,
     /// Largest blob upload, in bytes.
     pub blob_upload_limit: usize,
+    /// Largest `importRepo` CAR, in bytes (default: `blob_upload_limit`, as the reference's
+    /// `PDS_MAX_REPO_IMPORT_SIZE` defaults to its blob limit).
+    pub import_repo_limit: usize,
     /// Allow outbound fetches to loopback and private addresses (tests, local networks only).
     pub allow_private_outbound: bool,
     /// The secret key; when `None`, it is read from (or generated into) `<data_dir>/secrets.toml`.
@@ -166,6 +169,7 @@ impl fmt::Debug for Config {
             .field("appview", &self.appview)
             .field("json_body_limit", &self.json_body_limit)
             .field("blob_upload_limit", &self.blob_upload_limit)
+            .field("import_repo_limit", &self.import_repo_limit)
             .field("allow_private_outbound", &self.allow_private_outbound)
             .field("secret_key", &self.secret_key)
             .field(
@@ -204,6 +208,7 @@ impl PartialEq for Config {
             && self.appview == other.appview
             && self.json_body_limit == other.json_body_limit
             && self.blob_upload_limit == other.blob_upload_limit
+            && self.import_repo_limit == other.import_repo_limit
             && self.allow_private_outbound == other.allow_private_outbound
             && self.secret_key == other.secret_key
             && key(self) == key(other)
@@ -319,6 +324,7 @@ struct RawConfig {
     appview_url: Option<String>,
     json_body_limit: Option<usize>,
     blob_upload_limit: Option<usize>,
+    import_repo_limit: Option<usize>,
     allow_private_outbound: Option<bool>,
     secret_key: Option<String>,
     plc_rotation_key: Option<String>,
@@ -407,6 +413,12 @@ impl RawConfig {
             env,
             "blob_upload_limit",
             &mut self.blob_upload_limit,
+            parse_from_str,
+        )?;
+        env_value(
+            env,
+            "import_repo_limit",
+            &mut self.import_repo_limit,
             parse_from_str,
         )?;
         env_value(
@@ -570,6 +582,10 @@ impl RawConfig {
         if blob_upload_limit == 0 {
             return Err(invalid("blob_upload_limit", "must be positive".to_owned()));
         }
+        let import_repo_limit = self.import_repo_limit.unwrap_or(blob_upload_limit);
+        if import_repo_limit == 0 {
+            return Err(invalid("import_repo_limit", "must be positive".to_owned()));
+        }
 
         let secret_key = match self.secret_key {
             Some(hex) => Some(SecretKey::from_hex(&hex).map_err(|m| invalid("secret_key", m))?),
@@ -635,6 +651,7 @@ impl RawConfig {
             appview,
             json_body_limit,
             blob_upload_limit,
+            import_repo_limit,
             allow_private_outbound: self.allow_private_outbound.unwrap_or(false),
             secret_key,
             plc_rotation_key,

@@ -18,6 +18,7 @@ mod admin;
 mod email;
 pub mod extract;
 mod identity;
+mod import;
 mod migration;
 mod plc_ops;
 mod repo;
@@ -74,7 +75,7 @@ fn wrong_method(method: &Method, expected: &str) -> ApiError {
 }
 
 /// The `/xrpc/*` routes. JSON methods get the JSON body limit; blob uploads and the catch-all
-/// (which may stream a proxied body) get the blob limit.
+/// (which may stream a proxied body) get the blob limit; `importRepo` gets `import_repo_limit`.
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
     let config = state.config();
     let json_limit = config.json_body_limit;
@@ -99,7 +100,9 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(blob_limit))
         .layer(RequestBodyLimitLayer::new(blob_limit));
 
-    json_routes.merge(blob_routes)
+    json_routes
+        .merge(blob_routes)
+        .merge(import::routes(state))
 }
 
 /// The HTTP method the lexicons give `nsid` (`GET` for queries, `POST` for procedures).

@@ -8,6 +8,7 @@ mod config;
 mod email_tokens;
 mod firehose;
 mod http_basics;
+mod import_repo;
 mod identity_resolve;
 mod pds_flow;
 mod plc_directory;
