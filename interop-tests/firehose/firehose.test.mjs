@@ -15,6 +15,7 @@ import { IdResolver } from '@atproto/identity'
 import { MST, MemoryBlockstore, readCarWithRoot } from '@atproto/repo'
 import { Firehose, MemoryRunner } from '@atproto/sync'
 import * as dagCbor from '@ipld/dag-cbor'
+import { latestToken } from '../e2e/lib/outbox.mjs'
 import { RawSubscriber, subscribeUrl, waitForSeq, waitUntil } from './lib/frames.mjs'
 
 const pdsUrl = (process.env.PDS_URL ?? '').replace(/\/$/, '')
@@ -223,10 +224,12 @@ test('subscribeRepos: live stream verified by @atproto/sync, then cursor replay'
   await live.firehose.destroy()
   await post(alice, 'missed one')
   await post(alice, 'missed two')
+  // deleteAccount needs the emailed code (read from the server's outbox, PDS_OUTBOX_DIR).
+  await carol.com.atproto.server.requestAccountDelete()
   await carol.com.atproto.server.deleteAccount({
     did: carol.session.did,
     password: PASSWORD,
-    token: 'unused',
+    token: latestToken('carol.test@example.com'),
   })
   const dave = await account('dave.test')
 

@@ -7,6 +7,7 @@
 #   PDS_URL, PLC_URL        base URLs (http://127.0.0.1:PORT)
 #   RELAY_PID, PLC_PID      process ids (for kill, /proc/PID/status)
 #   STACK_TMP               the temporary folder (data dir + logs)
+#   PDS_OUTBOX_DIR          where relay serve writes emails (<data dir>/outbox)
 # stop_stack kills both (by pid), prints the tails of their logs when asked to (a failure), and
 # removes STACK_TMP unless KEEP_TMP=1. Callers install `trap stop_stack EXIT`.
 #
@@ -98,7 +99,9 @@ start_stack() {
     "$RELAY_BIN" serve >"$STACK_TMP/relay.log" 2>&1 &
   RELAY_PID=$!
   wait_http "$PDS_URL/xrpc/_health" "$RELAY_PID" "relay serve" "$STACK_TMP/relay.log" || return 1
-  export PDS_URL PLC_URL RELAY_PID PLC_PID STACK_TMP
+  # Where the default mailer (no smtp_url) writes emails; lib/outbox.mjs reads the codes.
+  PDS_OUTBOX_DIR="$STACK_TMP/data/outbox"
+  export PDS_URL PLC_URL RELAY_PID PLC_PID STACK_TMP PDS_OUTBOX_DIR
   stack_log "relay serve pid $RELAY_PID at $PDS_URL, relay plc serve pid $PLC_PID at $PLC_URL (logs: $STACK_TMP)"
 }
 
