@@ -35,6 +35,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod checkpoint;
+pub use checkpoint::CheckpointOptions;
 mod sqlite;
 mod sqlite_account_admin;
 mod sqlite_email;
@@ -71,6 +72,8 @@ pub struct SqliteOptions {
     pub readers: u32,
     /// How long a statement waits for a lock held by another process.
     pub busy_timeout: Duration,
+    /// When the background WAL checkpointer runs.
+    pub checkpoint: CheckpointOptions,
 }
 
 impl Default for SqliteOptions {
@@ -78,6 +81,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             readers: 4,
             busy_timeout: Duration::from_secs(10),
+            checkpoint: CheckpointOptions::default(),
         }
     }
 }
@@ -120,14 +124,16 @@ impl SqliteStore {
             .busy_timeout(opts.busy_timeout)
             // Savepoint journals (group commit) and sort scratch stay in memory.
             .pragma("temp_store", "memory");
-        // The writer never checkpoints: the checkpointer task does, off the write path.
+        // The writer never checkpoints by itself: the checkpointer task does, mostly off the
+        // write path (`checkpoint.rs`). An emptied WAL file is cut back to 64 MiB.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .connect_with(
                 base.clone()
                     .create_if_missing(true)
-                    .pragma("wal_autocheckpoint", "0"),
+                    .pragma("wal_autocheckpoint", "0")
+                    .pragma("journal_size_limit", "67108864"),
             )
             .await
             .map_err(connect_err)?;
@@ -138,7 +144,7 @@ impl SqliteStore {
             .await
             .map_err(connect_err)?;
         let commits = sqlite::CommitQueue::start(write.clone());
-        let checkpointer = checkpoint::Checkpointer::start(base);
+        let checkpointer = checkpoint::Checkpointer::start(base, write.clone(), opts.checkpoint);
         Ok(SqliteStore {
             write,
             read,
