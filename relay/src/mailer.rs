@@ -111,6 +111,18 @@ impl Mailer for SmtpMailer {
     }
 }
 
+/// Creates `path` with mode 0600 (on Unix) and writes `bytes`.
+async fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await?;
+    file.write_all(bytes).await?;
+    file.flush().await
+}
+
 /// Writes each email as `<millis>-<n>.eml` (RFC 5322 text) into a folder: the default mailer,
 /// for tests and servers without SMTP. The operator reads the files; the log names them.
 #[derive(Debug)]
@@ -150,9 +162,10 @@ impl Mailer for FileOutbox {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let name = format!("{now:013}-{}-{n:04}.eml", std::process::id());
         let path = self.dir.join(&name);
-        // Written under a temporary name, then renamed: readers never see half a file.
+        // Written under a temporary name, then renamed: readers never see half a file. Owner
+        // read/write only: the files hold one-time codes.
         let tmp = self.dir.join(format!(".{name}.tmp"));
-        tokio::fs::write(&tmp, &bytes)
+        write_private(&tmp, &bytes)
             .await
             .map_err(|e| MailError::Transport(Box::new(e)))?;
         tokio::fs::rename(&tmp, &path)

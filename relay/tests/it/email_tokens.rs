@@ -149,6 +149,20 @@ async fn confirm_email_sets_email_confirmed_and_tokens_are_single_use() {
     .await);
     let files = outbox(&relay);
     assert_eq!(files.len(), 1, "one email written");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = relay
+            .state
+            .config()
+            .data_dir
+            .join(relay::mailer::OUTBOX_DIR);
+        let mode = std::fs::metadata(dir.join(&files[0].0))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "outbox files are private");
+    }
     let token = last_token(&relay, "alice.test@example.com");
 
     let confirm = |email: &str, token: &str| json!({ "email": email, "token": token });
