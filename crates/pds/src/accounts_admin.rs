@@ -71,6 +71,8 @@ pub struct AccountInfo {
     pub handle: Handle,
     /// Email.
     pub email: Option<String>,
+    /// When the current email was confirmed (RFC 3339); `None`: not confirmed.
+    pub email_confirmed_at: Option<String>,
     /// Creation time (RFC 3339).
     pub indexed_at: String,
     /// The code the account was created with.
@@ -349,10 +351,12 @@ impl Pds {
         let store = &self.deps.account_admin;
         let invites = store.account_invite_codes(did).await?;
         let invited_by = store.invited_by(did).await?;
+        let email_confirmed_at = self.deps.email_tokens.email_confirmed_at(did).await?;
         Ok(AccountInfo {
             did: row.did,
             handle: row.handle,
             email: row.email,
+            email_confirmed_at: email_confirmed_at.map(ms_to_datetime),
             indexed_at: ms_to_datetime(row.created_at),
             invited_by: invited_by.map(InviteCode::from),
             invites: invites.into_iter().map(InviteCode::from).collect(),

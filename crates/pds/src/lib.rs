@@ -84,10 +84,11 @@
 //! - No email 2FA: `AuthFactorTokenRequired` is never produced. Email tokens (confirmation,
 //!   update, password reset, deletion, PLC operations) are in `account_tokens.rs`; mail goes
 //!   through the [`mailer::Mailer`] port set in [`PdsDeps::mailer`].
-//! - No invite codes (`inviteCodeRequired: false`).
-//! - Bring-your-own DID (`createAccount` with `did`) trusts the caller: the relay must verify
-//!   the service-auth JWT from the old PDS (checklist #99) before calling.
-//! - `getRepo` builds the CAR in memory (no streaming yet).
+//! - Invite codes only when [`PdsConfig::invite_required`] is set (`accounts_admin.rs`).
+//! - Bring-your-own DID (`createAccount` with `did`, account migration): [`Pds::create_account`]
+//!   takes the DID as given; the caller must first verify the service-auth JWT that proves
+//!   control of it (`aud` = this service, `lxm` = `createAccount`, the DID's current key;
+//!   checklist #99) with [`service_auth::verify_service_jwt`], as the relay does.
 //! - `updateHandle` trusts the caller for handles outside our domains (the relay does the
 //!   DNS/HTTPS bidirectional check) and needs [`PlcClient::last_operation`] for did:plc.
 //! - Block cleanup: each commit deletes the previous commit block and the MST nodes that left

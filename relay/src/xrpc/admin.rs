@@ -141,6 +141,9 @@ fn account_view(a: pds::AccountInfo) -> Value {
     if let Some(email) = a.email {
         out.insert("email".into(), email.into());
     }
+    if let Some(at) = a.email_confirmed_at {
+        out.insert("emailConfirmedAt".into(), at.into());
+    }
     out.insert("indexedAt".into(), a.indexed_at.into());
     if let Some(code) = a.invited_by {
         out.insert("invitedBy".into(), super::server::invite_code_json(code));

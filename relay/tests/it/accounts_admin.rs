@@ -228,6 +228,50 @@ async fn invites_not_required_by_default() {
 // ---------------------------------------------------------------------------------------------
 // Admin account methods (checklist #103, #132)
 
+/// `accountView.emailConfirmedAt`: absent until `confirmEmail`, then when it happened
+/// (checklist #132).
+#[tokio::test]
+async fn admin_account_info_email_confirmed_at_checklist_132() {
+    let relay = TestRelay::start(&[("RELAY_ADMIN_PASSWORD", ADMIN_PW)]).await;
+    let a = ok(create(&relay, "adm-confirm.test", None, None, None).await);
+    let (did, access) = (a["did"].as_str().unwrap(), a["accessJwt"].as_str().unwrap());
+    let info_pq = format!("com.atproto.admin.getAccountInfo?did={did}");
+    let info = ok(admin(&relay, Method::GET, &info_pq, None).await);
+    assert!(info.get("emailConfirmedAt").is_none(), "{info}");
+
+    ok(post(
+        &relay,
+        "com.atproto.server.requestEmailConfirmation",
+        Some(access),
+        json!({}),
+    )
+    .await);
+    let outbox = relay
+        .state
+        .config()
+        .data_dir
+        .join(relay::mailer::OUTBOX_DIR);
+    let mut names: Vec<_> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    names.sort();
+    let email = std::fs::read_to_string(names.last().unwrap()).unwrap();
+    let token = crate::email_tokens::token_in(&email);
+    ok(post(
+        &relay,
+        "com.atproto.server.confirmEmail",
+        Some(access),
+        json!({"email": "adm-confirm.test@example.com", "token": token}),
+    )
+    .await);
+    let info = ok(admin(&relay, Method::GET, &info_pq, None).await);
+    let at = info["emailConfirmedAt"].as_str().expect("emailConfirmedAt");
+    assert!(at.parse::<syntax::Datetime>().is_ok(), "{at}");
+    assert!(at >= info["indexedAt"].as_str().unwrap(), "{info}");
+}
+
 #[tokio::test]
 async fn admin_account_methods() {
     let relay = TestRelay::start(&[("RELAY_ADMIN_PASSWORD", ADMIN_PW)]).await;
@@ -747,8 +791,8 @@ async fn byo_did_web_is_refused_when_the_ssrf_guard_blocks_its_host() {
 /// old `getServiceAuth` for `createAccount` -> new `createAccount{did}` -> old `getRepo` ->
 /// new import -> PLC update (signed here with the old server's rotation key, as
 /// `signPlcOperation` on the old server would) -> new `activateAccount`, old
-/// `deactivateAccount`. The import goes through `Pds::import_repo` because the relay has no
-/// `com.atproto.repo.importRepo` route yet.
+/// `deactivateAccount`. (`relay/tests/it/import_repo.rs` covers the blobs; the Node e2e
+/// `interop-tests/e2e/migration.test.mjs` runs every step with `@atproto/api`.)
 #[tokio::test]
 async fn account_migration_between_two_relays() {
     let old = TestRelay::start(&[]).await;
@@ -794,12 +838,15 @@ async fn account_migration_between_two_relays() {
     // 2. Repository: exported by the old server, imported by the new one.
     let car = get(&old, &format!("com.atproto.sync.getRepo?did={did}"), None).await;
     assert!(car.status.is_success());
-    let auth = new.state.pds().verify_access_token(&new_access).unwrap();
-    new.state
-        .pds()
-        .import_repo(&auth, car.body.clone())
-        .await
-        .unwrap();
+    ok(send(
+        &new.app,
+        Request::post("/xrpc/com.atproto.repo.importRepo")
+            .header("authorization", format!("Bearer {new_access}"))
+            .header("content-type", "application/vnd.ipld.car")
+            .body(Body::from(car.body.clone()))
+            .unwrap(),
+    )
+    .await);
 
     // 3. Identity: not yet; then the PLC update the old server's rotation key signs.
     post(
