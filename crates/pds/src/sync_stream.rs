@@ -3,10 +3,12 @@
 //! needs is bounded by the batch size and the MST depth, not by the size of the repository.
 //!
 //! A full export has exactly the bytes of [`repo::repo::export_car`] (the block order is
-//! described there): the walk below is the same depth-first walk, with each block fetched
-//! on demand, up to [`BATCH`] pending blocks per database round trip. Only blocks the head
-//! reaches are exported (old record versions kept in the store never leak). The record CIDs
-//! already written are remembered to write a shared record once (36 bytes per distinct
+//! described there): the walk below is the same depth-first walk, reading blocks ahead into a
+//! bounded cache: a missing block is fetched with the other pending ones on top of the stack
+//! (up to [`BATCH`]), then the children of the nodes just read, level by level, while the
+//! cache holds under [`LOOKAHEAD_BLOCKS`] blocks and [`LOOKAHEAD_BYTES`] bytes. Only blocks the
+//! head reaches are exported (old record versions kept in the store never leak). The record
+//! CIDs already written are remembered to write a shared record once (36 bytes per distinct
 //! record: the one part that grows with the repository).
 //!
 //! An export `since` a rev holds the commit (when it is newer than `since`) and then every
@@ -36,8 +38,12 @@ pub type CarStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
 
 /// Target size of one chunk.
 const CHUNK: usize = 64 * 1024;
-/// Most blocks fetched in one round trip during a full export.
+/// Most pending stack entries fetched with a missing block.
 const BATCH: usize = 64;
+/// The look-ahead cache of a full export stops growing at this many blocks...
+const LOOKAHEAD_BLOCKS: usize = 1024;
+/// ...or at this many bytes.
+const LOOKAHEAD_BYTES: usize = 4 * 1024 * 1024;
 /// Blocks per page of a `since` export.
 const PAGE: usize = 256;
 
@@ -55,10 +61,11 @@ impl Step {
 }
 
 enum Mode {
-    /// Depth-first walk; each pending step may already hold its block.
+    /// Depth-first walk with a look-ahead cache of blocks.
     Full {
-        stack: Vec<(Step, Option<Vec<u8>>)>,
+        stack: Vec<Step>,
         seen: HashSet<Cid>,
+        cache: Lookahead,
     },
     /// Pages of blocks newer than `since`.
     Since {
@@ -159,8 +166,9 @@ impl Export {
                     .data();
                 push_section(&mut self.buf, &head, &commit);
                 self.mode = Mode::Full {
-                    stack: vec![(Step::Node(data), None)],
+                    stack: vec![Step::Node(data)],
                     seen: HashSet::new(),
+                    cache: Lookahead::default(),
                 };
             }
             Some(since) => {
@@ -199,8 +207,8 @@ impl Export {
                         }
                     }
                 }
-                Mode::Full { stack, seen } => {
-                    let Some((step, bytes)) = stack.pop() else {
+                Mode::Full { stack, seen, cache } => {
+                    let Some(step) = stack.pop() else {
                         self.mode = Mode::Done;
                         return Ok(());
                     };
@@ -209,10 +217,10 @@ impl Export {
                     {
                         continue;
                     }
-                    let bytes = match bytes {
-                        Some(b) => Some(b),
-                        None => prefetch(&mut *self.snap, &step, stack, seen).await?,
-                    };
+                    if !cache.blocks.contains_key(step.cid()) {
+                        cache.fill(&mut *self.snap, &step, stack, seen).await?;
+                    }
+                    let bytes = cache.take(step.cid());
                     match step {
                         Step::Node(cid) => {
                             let bytes = bytes
@@ -222,7 +230,7 @@ impl Export {
                                 Error::internal(&format!("reading MST node {cid}"), e)
                             })?;
                             push_section(&mut self.buf, &cid, &bytes);
-                            stack.extend(children.into_iter().rev().map(|s| (s, None)));
+                            stack.extend(children.into_iter().rev());
                         }
                         Step::Record(cid) => {
                             let bytes = bytes
@@ -241,39 +249,82 @@ impl Export {
     }
 }
 
-/// Fetches `step`'s block together with the blocks of up to [`BATCH`]` - 1` steps on top of
-/// the stack that have none yet (records already written are skipped), fills those in, and
-/// returns `step`'s block (`None` if the store has no such block).
-async fn prefetch(
-    snap: &mut dyn RepoSnapshot,
-    step: &Step,
-    stack: &mut [(Step, Option<Vec<u8>>)],
-    seen: &HashSet<Cid>,
-) -> Result<Option<Vec<u8>>> {
-    let pending = |(s, b): &(Step, Option<Vec<u8>>)| {
-        b.is_none() && !matches!(s, Step::Record(c) if seen.contains(c))
-    };
-    let mut cids = vec![*step.cid()];
-    cids.extend(
-        stack
-            .iter()
-            .rev()
-            .filter(|e| pending(e))
-            .take(BATCH - 1)
-            .map(|(s, _)| *s.cid()),
-    );
-    let mut found: HashMap<Cid, Vec<u8>> = snap.blocks(&cids).await?.into_iter().collect();
-    let mut filled = 0;
-    for entry in stack.iter_mut().rev() {
-        if filled == BATCH - 1 {
-            break;
-        }
-        if pending(entry) {
-            filled += 1;
-            entry.1 = found.get(entry.0.cid()).cloned();
+/// Blocks read ahead of the walk (see the module docs).
+#[derive(Default)]
+struct Lookahead {
+    blocks: HashMap<Cid, Vec<u8>>,
+    bytes: usize,
+}
+
+impl Lookahead {
+    fn take(&mut self, cid: &Cid) -> Option<Vec<u8>> {
+        let b = self.blocks.remove(cid)?;
+        self.bytes -= b.len();
+        Some(b)
+    }
+
+    fn full(&self) -> bool {
+        self.blocks.len() >= LOOKAHEAD_BLOCKS || self.bytes >= LOOKAHEAD_BYTES
+    }
+
+    /// Reads `step`'s block with up to [`BATCH`]` - 1` other pending steps from the top of the
+    /// stack, then the children of the nodes read, level by level, until the cache is full.
+    async fn fill(
+        &mut self,
+        snap: &mut dyn RepoSnapshot,
+        step: &Step,
+        stack: &[Step],
+        seen: &HashSet<Cid>,
+    ) -> Result<()> {
+        let wanted = |s: &Step, cache: &Lookahead| {
+            !cache.blocks.contains_key(s.cid()) && !matches!(s, Step::Record(c) if seen.contains(c))
+        };
+        let mut want: Vec<&Step> = vec![step];
+        want.extend(
+            stack
+                .iter()
+                .rev()
+                .filter(|s| wanted(s, self))
+                .take(BATCH - 1),
+        );
+        let mut owned: Vec<Step>;
+        loop {
+            let cids: Vec<Cid> = want.iter().map(|s| *s.cid()).collect();
+            let nodes: HashSet<Cid> = want
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Node(c) => Some(*c),
+                    Step::Record(_) => None,
+                })
+                .collect();
+            let mut next = Vec::new();
+            for (cid, bytes) in snap.blocks(&cids).await? {
+                if nodes.contains(&cid)
+                    && let Ok(children) = node_links(&bytes)
+                {
+                    next.extend(children);
+                }
+                self.bytes += bytes.len();
+                if let Some(old) = self.blocks.insert(cid, bytes) {
+                    self.bytes -= old.len();
+                }
+            }
+            let room = LOOKAHEAD_BLOCKS.saturating_sub(self.blocks.len());
+            if self.full() || room == 0 {
+                return Ok(());
+            }
+            owned = next;
+            let mut seen_now = HashSet::new();
+            want = owned
+                .iter()
+                .filter(|s| wanted(s, self) && seen_now.insert(*s.cid()))
+                .take(room.min(4 * BATCH))
+                .collect();
+            if want.is_empty() {
+                return Ok(());
+            }
         }
     }
-    Ok(found.remove(step.cid()))
 }
 
 impl Pds {
