@@ -64,11 +64,8 @@ fn hashes_interoperate_with_the_argon2_crate_phc_api() {
     // Rows written before the memory pool (by the crate's own PHC API) still verify, and ours
     // verify with the crate's verifier: same algorithm, parameters, salt and output.
     let params = argon2::Params::new(64, 1, 1, None).expect("params");
-    let crate_hasher = argon2::Argon2::new(
-        argon2::Algorithm::Argon2id,
-        argon2::Version::V0x13,
-        params,
-    );
+    let crate_hasher =
+        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let salt = SaltString::from_b64("c29tZXNhbHRzb21lc2FsdA").expect("salt");
     let theirs = crate_hasher
         .hash_password(b"correct horse", &salt)
