@@ -15,7 +15,9 @@
 //! block written after `since`, ordered by CID string, paged [`PAGE`] blocks at a time.
 //!
 //! Every block comes from one snapshot opened before the first byte, so commits landing during
-//! a long download neither break nor mix into it.
+//! a long download neither break nor mix into it. A snapshot holds a database read connection
+//! until the export ends, so at most [`MAX_CONCURRENT_EXPORTS`] run at once per process (more
+//! wait for a turn): slow downloads cannot take every reader from the other requests.
 
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
@@ -46,6 +48,10 @@ const LOOKAHEAD_BLOCKS: usize = 1024;
 const LOOKAHEAD_BYTES: usize = 4 * 1024 * 1024;
 /// Blocks per page of a `since` export.
 const PAGE: usize = 256;
+/// Exports running at once (each holds one read connection of the store's pool).
+const MAX_CONCURRENT_EXPORTS: usize = 2;
+
+static EXPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_EXPORTS);
 
 enum Step {
     Node(Cid),
@@ -76,6 +82,8 @@ enum Mode {
 }
 
 struct Export {
+    /// Held until the export is dropped.
+    _turn: tokio::sync::SemaphorePermit<'static>,
     snap: Box<dyn RepoSnapshot>,
     head: Cid,
     buf: Vec<u8>,
@@ -339,6 +347,10 @@ impl Pds {
     ) -> Result<CarStream> {
         let row = self.account_row(did).await?;
         self.check_readable(&row, viewer)?;
+        let turn = EXPORTS
+            .acquire()
+            .await
+            .map_err(|e| Error::internal("export gate closed", e))?;
         let snap = self.deps.snapshots.repo_snapshot(did).await?;
         let root = snap.root().cloned().ok_or_else(|| {
             Error::new(
@@ -347,6 +359,7 @@ impl Pds {
             )
         })?;
         let mut export = Export {
+            _turn: turn,
             snap,
             head: root.cid,
             buf: Vec::with_capacity(CHUNK + 4096),

@@ -144,3 +144,36 @@ async fn checklist_55_streamed_get_repo_since_and_snapshot_isolation() {
     let (car, _) = collect(stream).await;
     assert_eq!(car, before, "snapshot unaffected by later commits");
 }
+
+#[tokio::test]
+async fn checklist_50_at_most_two_exports_hold_a_snapshot_at_once() {
+    let t = test_pds().await;
+    let alice = create_account(&t, "alice").await;
+    let a = t
+        .pds
+        .get_repo_stream(&alice.did, None, None)
+        .await
+        .expect("first");
+    let b = t
+        .pds
+        .get_repo_stream(&alice.did, None, None)
+        .await
+        .expect("second");
+    let third = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        t.pds.get_repo_stream(&alice.did, None, None),
+    )
+    .await;
+    assert!(third.is_err(), "a third export waits for a turn");
+    drop(a);
+    let c = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        t.pds.get_repo_stream(&alice.did, None, None),
+    )
+    .await
+    .expect("a turn frees up")
+    .expect("third");
+    let (car, _) = collect(c).await;
+    let (other, _) = collect(b).await;
+    assert_eq!(car, other);
+}
