@@ -35,6 +35,8 @@ const relayBin = process.env.RELAY_BIN
 const skip = relayBin ? false : 'needs RELAY_BIN (two relays); run through ./run.sh'
 const { pdsUrl: oldUrl, plcUrl } = skip ? { pdsUrl: '', plcUrl: '' } : env()
 const oldDataDir = process.env.STACK_TMP ? path.join(process.env.STACK_TMP, 'data') : undefined
+// lib/stack.sh may export the outbox directly; else it is <data dir>/outbox.
+const oldOutbox = process.env.PDS_OUTBOX_DIR ?? (oldDataDir && path.join(oldDataDir, 'outbox'))
 const { state, need } = makeState()
 const password = `pw-${randomSuffix(12)}`
 const handle = `mover-${randomSuffix(6)}.test`
@@ -99,8 +101,8 @@ async function startNewRelay() {
 
 /** The newest `.eml` in the old relay's outbox addressed to `to`, newer than `since` (names). */
 async function waitForEmail(to, since) {
-  assert.ok(oldDataDir, 'STACK_TMP is not set: cannot find the old relay email outbox')
-  const dir = path.join(oldDataDir, 'outbox')
+  assert.ok(oldOutbox, 'neither PDS_OUTBOX_DIR nor STACK_TMP is set: cannot find the old relay email outbox')
+  const dir = oldOutbox
   for (let i = 0; i < 100; i++) {
     let names = []
     try {
@@ -117,7 +119,7 @@ async function waitForEmail(to, since) {
 
 async function outboxNames() {
   try {
-    return new Set(await readdir(path.join(oldDataDir, 'outbox')))
+    return new Set(await readdir(oldOutbox))
   } catch {
     return new Set()
   }
