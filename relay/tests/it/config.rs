@@ -53,30 +53,49 @@ fn example_file_lists_every_option_with_its_default() {
     let from_example = Config::from_sources(Some(&text), env(&[])).unwrap();
     let defaults = Config::from_sources(None, env(&[])).unwrap();
     assert_eq!(from_example, defaults);
-    for key in [
-        "data_dir",
-        "bind",
-        "port",
-        "hostname",
-        "public_url",
-        "service_did",
-        "service_handle_domains",
-        "plc_url",
-        "appview_did",
-        "appview_url",
-        "json_body_limit",
-        "blob_upload_limit",
-        "allow_private_outbound",
-        "secret_key",
-        "plc_rotation_key",
-        "admin_password",
-    ] {
+    // Every option the configuration layer accepts (the fields of `RawConfig`, read from the
+    // source so a new option cannot be forgotten) is documented in the example and settable
+    // from the environment.
+    let keys = raw_config_keys();
+    assert!(keys.len() >= 20, "found the option list: {keys:?}");
+    let source = config_source();
+    for key in &keys {
         assert!(
-            text.lines()
-                .any(|l| l.trim_start_matches("# ").starts_with(&format!("{key} ="))),
+            text.lines().any(|l| {
+                let l = l.trim_start_matches("# ");
+                l.starts_with(&format!("{key} =")) || l.starts_with(&format!("{key}."))
+            }),
             "relay.example.toml does not document {key}"
         );
+        assert!(
+            source.contains(&format!("\"{key}\"")) || source.contains(&format!("\"{key}_")),
+            "no RELAY_{} environment variable for {key}",
+            key.to_ascii_uppercase()
+        );
     }
+    println!("relay.example.toml: {} options documented", keys.len());
+}
+
+fn config_source() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs")).unwrap()
+}
+
+/// The field names of `struct RawConfig` in `src/config.rs`.
+fn raw_config_keys() -> Vec<String> {
+    let source = config_source();
+    let start = source
+        .find("struct RawConfig {")
+        .expect("RawConfig in config.rs");
+    let body = &source[start..];
+    let body = &body[..body.find("\n}").expect("end of RawConfig")];
+    body.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let l = l.trim();
+            let (name, _) = l.split_once(':')?;
+            (!l.starts_with("//") && !l.starts_with('#')).then(|| name.trim().to_owned())
+        })
+        .collect()
 }
 
 #[test]
