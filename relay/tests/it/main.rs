@@ -15,3 +15,4 @@ mod plc_directory;
 mod proxy;
 mod rate_limits;
 mod ssrf;
+mod sync_stream;
