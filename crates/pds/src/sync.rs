@@ -2,8 +2,11 @@
 //! (proof CAR), `getBlocks`, `getLatestCommit`, `getRepoStatus`, `listRepos`. Inactive
 //! repositories answer with `RepoDeactivated`/`RepoTakendown` except to their owner (#66).
 //!
-//! CARs are built in memory for now; `getRepo` reads every block of the account once and
-//! exports only what the head commit reaches (so stale blocks never leak into an export).
+//! `getRepo` is served streamed ([`Pds::get_repo_stream`] in `sync_stream.rs`: bounded memory,
+//! one consistent snapshot). [`Pds::get_repo`] builds the same CAR in memory (it reads every
+//! block of the account once and exports only what the head commit reaches, so stale blocks
+//! never leak); it stays as the reference the streamed export is checked against, and for
+//! small in-process uses. The proof and block CARs are small and built in memory.
 
 use data_model::Cid;
 use repo::blockstore::BlockMap;
@@ -91,8 +94,9 @@ impl Pds {
         self.readable_head(did, viewer).await
     }
 
-    /// `com.atproto.sync.getRepo`: the whole repository, or with `since` the blocks written by
-    /// later commits (checklist #50, #51, #55). Returns the CAR bytes.
+    /// `com.atproto.sync.getRepo` built in memory: the whole repository, or with `since` the
+    /// blocks written by later commits (checklist #50, #51, #55). Returns the CAR bytes. The
+    /// server uses [`Pds::get_repo_stream`], whose full export has the same bytes.
     pub async fn get_repo(
         &self,
         did: &Did,
