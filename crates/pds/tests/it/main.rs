@@ -5,6 +5,7 @@
 mod accounts;
 mod bad_input;
 mod blobs;
+mod conformance_gaps;
 mod email_tokens;
 mod harness;
 mod listing;
