@@ -9,6 +9,8 @@
 #   interop-tests/firehose/bench.sh --quick          # 1/100 subs x 100 ev/s, 3 s (CI)
 #   interop-tests/firehose/bench.sh --no-reference   # ours only
 #   interop-tests/firehose/bench.sh --out FILE       # report elsewhere
+#   interop-tests/firehose/bench.sh --no-reference --subscribers 1000 --rates 1000 --seconds 10
+#                                                    # one level (iterating on performance)
 #
 # Default report: docs/benchmarks-firehose-run.md (full) or $TMPDIR/benchmarks-firehose-quick.md.
 # RELAY_BIN / BENCH_BIN: prebuilt binaries (default: cargo build --release).
@@ -18,13 +20,16 @@ root="$(cd "$here/../.." && pwd)"
 # shellcheck source=../e2e/lib/stack.sh
 source "$here/../e2e/lib/stack.sh"
 
-quick=0; reference=1; out=""
+quick=0; reference=1; out=""; o_subs=""; o_rates=""; o_seconds=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --no-reference) reference=0 ;;
     --out) out="$2"; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --subscribers) o_subs="$2"; shift ;;
+    --rates) o_rates="$2"; shift ;;
+    --seconds) o_seconds="$2"; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -35,6 +40,10 @@ if [ "$quick" = 1 ]; then
 else
   subs=1,100,1000; rates=100,1000; seconds=10
   out="${out:-$root/docs/benchmarks-firehose-run.md}"
+fi
+subs="${o_subs:-$subs}"; rates="${o_rates:-$rates}"; seconds="${o_seconds:-$seconds}"
+if [ -n "$o_subs$o_rates$o_seconds" ] && [ "$out" = "$root/docs/benchmarks-firehose-run.md" ]; then
+  out="${TMPDIR:-/tmp}/benchmarks-firehose-custom.md"
 fi
 log() { echo "[bench] $*" >&2; }
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -88,7 +97,8 @@ if [ "$reference" = 1 ]; then
 fi
 
 rev=$(cd "$root" && git rev-parse --short HEAD)
-cmd="interop-tests/firehose/bench.sh$([ "$quick" = 1 ] && echo " --quick" || true)"
+cmd="interop-tests/firehose/bench.sh$([ "$quick" = 1 ] && echo " --quick" || true)$([ "$reference" = 0 ] && echo " --no-reference" || true)"
+[ -n "$o_subs$o_rates$o_seconds" ] && cmd="$cmd --subscribers $subs --rates $rates --seconds $seconds"
 python3 - "$work/results.jsonl" "$out" "$cmd" "$rev" <<'PY'
 import json, sys, datetime, platform, os
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -97,14 +107,15 @@ lines = [
     "# Firehose benchmark (generated)", "",
     f"Command: `{cmd}` at `{rev}`, {datetime.date.today()}, {os.cpu_count()} CPUs, {platform.platform()}.",
     "Client and servers share the machine. Latency = receive time - event `time` (ms resolution).", "",
-    "| server | subscribers | target ev/s | achieved ev/s | frames delivered | gaps | closed early | p50 ms | p99 ms | max ms | RSS before MiB | RSS max MiB |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "Server and client CPU: % of one core over the level (writes + drain), from /proc/PID/stat.", "",
+    "| server | subscribers | target ev/s | achieved ev/s | frames delivered | gaps | closed early | p50 ms | p99 ms | max ms | RSS before MiB | RSS max MiB | server CPU % | client CPU % | server µs/frame |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
 ]
 for r in rows:
     lines.append(
         f"| {r['label']} | {r['subscribers']} ({r['connected']} connected) | {r['target_rate']} | {r['achieved_rate']} | "
         f"{r['delivered']*100:.2f}% | {r['gaps']} | {r['closed_early']} | {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | "
-        f"{r['rss_before_mib']} | {r['rss_max_mib']} |")
+        f"{r['rss_before_mib']} | {r['rss_max_mib']} | {r.get('server_cpu_pct')} | {r.get('client_cpu_pct')} | {r.get('server_us_per_frame')} |")
 open(out, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
