@@ -14,6 +14,7 @@ use pds::ports::{
     RepoStore, Seq, StoreError, StoreResult, StoredEvent,
 };
 use repo::blockstore::BlockMap;
+use sqlx::sqlite::SqliteQueryResult;
 use sqlx::{Acquire, Sqlite, SqliteConnection, SqlitePool};
 use syntax::{Did, Handle, Nsid, RecordKey, Tid};
 
@@ -24,7 +25,8 @@ use crate::SqliteStore;
 #[error("corrupt row: {0}")]
 struct CorruptRow(String);
 
-fn db(e: sqlx::Error) -> StoreError {
+/// A database error as a backend [`StoreError`] (shared by the `sqlite_*` modules).
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
     StoreError::backend(e)
 }
 
@@ -32,12 +34,23 @@ fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::backend(CorruptRow(format!("{what} {value:?}")))
 }
 
-fn parse<T: std::str::FromStr>(what: &str, value: &str) -> StoreResult<T> {
+/// Parses a text column; a value that does not parse is a corrupt row.
+pub(crate) fn parse<T: std::str::FromStr>(what: &str, value: &str) -> StoreResult<T> {
     value.parse().map_err(|_| corrupt(what, value))
 }
 
-fn parse_cid(value: &str) -> StoreResult<Cid> {
+/// Parses a CID column; a value that does not parse is a corrupt row.
+pub(crate) fn parse_cid(value: &str) -> StoreResult<Cid> {
     data_model::parse_cid(value).map_err(|_| corrupt("cid", value))
+}
+
+/// `Ok` if the statement changed a row, else [`StoreError::NotFound`] (an `UPDATE`/`DELETE`
+/// keyed by a missing primary key).
+pub(crate) fn found(res: &SqliteQueryResult) -> StoreResult<()> {
+    if res.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
 }
 
 /// Maps a unique-constraint violation to a [`Conflict`] by the constraint's columns.
@@ -306,6 +319,10 @@ async fn delete_blocks(
     Ok(())
 }
 
+/// The columns of an [`AccountTuple`], in order.
+const ACCOUNT_COLUMNS: &str =
+    "did, handle, email, password_hash, created_at, deactivated_at, delete_after, takedown_ref";
+
 type AccountTuple = (
     String,
     String,
@@ -332,8 +349,14 @@ fn account_row(t: AccountTuple) -> StoreResult<AccountRow> {
 }
 
 impl SqliteStore {
-    async fn account_where(&self, sql: &'static str, key: &str) -> StoreResult<Option<AccountRow>> {
-        let row: Option<AccountTuple> = sqlx::query_as(sql)
+    /// The account whose `column` (a unique column of `account`) equals `key`.
+    async fn account_where(
+        &self,
+        column: &'static str,
+        key: &str,
+    ) -> StoreResult<Option<AccountRow>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM account WHERE {column} = ?");
+        let row: Option<AccountTuple> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(key)
             .fetch_optional(&self.read)
             .await
@@ -383,30 +406,15 @@ impl AccountStore for SqliteStore {
     }
 
     async fn account(&self, did: &Did) -> StoreResult<Option<AccountRow>> {
-        self.account_where(
-            "SELECT did, handle, email, password_hash, created_at, deactivated_at, delete_after, \
-             takedown_ref FROM account WHERE did = ?",
-            did.as_str(),
-        )
-        .await
+        self.account_where("did", did.as_str()).await
     }
 
     async fn account_by_handle(&self, handle: &Handle) -> StoreResult<Option<AccountRow>> {
-        self.account_where(
-            "SELECT did, handle, email, password_hash, created_at, deactivated_at, delete_after, \
-             takedown_ref FROM account WHERE handle = ?",
-            handle.as_str(),
-        )
-        .await
+        self.account_where("handle", handle.as_str()).await
     }
 
     async fn account_by_email(&self, email: &str) -> StoreResult<Option<AccountRow>> {
-        self.account_where(
-            "SELECT did, handle, email, password_hash, created_at, deactivated_at, delete_after, \
-             takedown_ref FROM account WHERE email = ?",
-            email,
-        )
-        .await
+        self.account_where("email", email).await
     }
 
     async fn update_handle(
@@ -422,9 +430,7 @@ impl AccountStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_unique)?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found(&res)?;
         let seq = insert_optional_event(&mut tx, event.as_ref()).await?;
         tx.commit().await.map_err(db)?;
         Ok(seq)
@@ -462,9 +468,7 @@ impl AccountStore for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found(&res)?;
         let mut seq = None;
         for event in &events {
             seq = Some(insert_event(&mut tx, event).await?);
@@ -486,9 +490,7 @@ impl AccountStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found(&res)?;
         let seq = insert_optional_event(&mut tx, event.as_ref()).await?;
         tx.commit().await.map_err(db)?;
         Ok(seq)
@@ -502,9 +504,7 @@ impl AccountStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found(&res)?;
         sqlx::query("DELETE FROM refresh_token WHERE did = ?")
             .bind(did.as_str())
             .execute(&mut *tx)
@@ -526,9 +526,7 @@ impl AccountStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found(&res)?;
         sqlx::query("DELETE FROM repo_seq WHERE did = ?")
             .bind(did.as_str())
             .execute(&mut *tx)
@@ -729,7 +727,8 @@ where
     }
 }
 
-fn limit_i64(limit: usize) -> i64 {
+/// A `LIMIT` bound (saturating).
+pub(crate) fn limit_i64(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 

@@ -7,31 +7,16 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use pds::ports::{
-    AccountAdminStore, InviteCodeRow, InviteSort, InviteUse, Millis, NewInviteCode, StoreError,
-    StoreResult,
+    AccountAdminStore, InviteCodeRow, InviteSort, InviteUse, Millis, NewInviteCode, StoreResult,
 };
 use sqlx::SqlitePool;
 use syntax::Did;
 
 use crate::SqliteStore;
-
-/// A row whose text does not parse back into its type.
-#[derive(Debug, thiserror::Error)]
-#[error("corrupt row: {0}")]
-struct CorruptRow(String);
-
-fn db(e: sqlx::Error) -> StoreError {
-    StoreError::backend(e)
-}
+use crate::sqlite::{db, limit_i64, parse};
 
 fn parse_did(value: &str) -> StoreResult<Did> {
-    value
-        .parse()
-        .map_err(|_| StoreError::backend(CorruptRow(format!("did {value:?}"))))
-}
-
-fn limit_i64(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
+    parse("did", value)
 }
 
 type CodeTuple = (String, i64, i64, String, String, i64);

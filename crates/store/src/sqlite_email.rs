@@ -9,10 +9,7 @@ use pds::ports::{
 use syntax::Did;
 
 use crate::SqliteStore;
-
-fn db(e: sqlx::Error) -> StoreError {
-    StoreError::backend(e)
-}
+use crate::sqlite::{db, found};
 
 /// A foreign-key violation means the account does not exist.
 fn missing_account(e: sqlx::Error) -> StoreError {
@@ -130,9 +127,7 @@ impl EmailTokenStore for SqliteStore {
             .execute(&self.write)
             .await
             .map_err(db)?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found(&res)?;
         Ok(())
     }
 
@@ -150,9 +145,7 @@ impl EmailTokenStore for SqliteStore {
                     }
                     _ => db(e),
                 })?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found(&res)?;
         sqlx::query("DELETE FROM email_token WHERE did = ?")
             .bind(did.as_str())
             .execute(&mut *tx)

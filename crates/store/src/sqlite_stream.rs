@@ -11,26 +11,7 @@ use sqlx::{Sqlite, Transaction};
 use syntax::{Did, Tid};
 
 use crate::SqliteStore;
-
-/// A row whose text does not parse back into its type.
-#[derive(Debug, thiserror::Error)]
-#[error("corrupt row: {0}")]
-struct CorruptRow(String);
-
-fn db(e: sqlx::Error) -> StoreError {
-    StoreError::backend(e)
-}
-
-fn parse<T: std::str::FromStr>(what: &str, value: &str) -> StoreResult<T> {
-    value
-        .parse()
-        .map_err(|_| StoreError::backend(CorruptRow(format!("{what} {value:?}"))))
-}
-
-fn parse_cid(value: &str) -> StoreResult<Cid> {
-    data_model::parse_cid(value)
-        .map_err(|_| StoreError::backend(CorruptRow(format!("cid {value:?}"))))
-}
+use crate::sqlite::{db, parse, parse_cid};
 
 fn parse_rows(rows: Vec<(String, Vec<u8>)>) -> StoreResult<Vec<(Cid, Vec<u8>)>> {
     rows.into_iter()
