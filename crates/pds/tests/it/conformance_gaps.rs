@@ -2,7 +2,8 @@
 //! level: `importRepo` with shuffled, duplicated and extra blocks, extras not stored (checklist
 //! #52); every emitted rev is a TID of about now (#39); blobs of a deactivated account are not
 //! served or listed to the public, only to the owner (#97); `createAccount.recoveryKey` comes
-//! first in the PLC rotation keys (#112).
+//! first in the PLC rotation keys (#112); an imported leaf CID with an unusual codec is kept
+//! exactly (#49); a lexicon blob `maxSize` is applied at `putRecord`, not at upload (#174).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -279,4 +280,124 @@ async fn checklist_112_recovery_key_comes_first_in_rotation_keys() {
         !fields.rotation_keys.contains(&signing),
         "the signing key is not a rotation key"
     );
+}
+
+#[tokio::test]
+async fn checklist_49_imported_non_blessed_leaf_cid_is_kept_exactly() {
+    // A repository whose one record is linked by a raw-codec CID (records are dag-cbor; a
+    // generator would never write this, but leaf CIDs are kept as given), built and signed by "another PDS" for alice's DID.
+    let t = test_pds().await;
+    let alice = create_account(&t, "alice").await;
+    let record = data_model::cbor::encode(&post("raw-linked"));
+    let leaf = data_model::cid_for_raw(&record);
+    assert_eq!(leaf.codec(), data_model::CODEC_RAW);
+    let mut mst = repo::mst::Mst::new();
+    mst.insert(
+        &repo::blockstore::BlockMap::new(),
+        "app.bsky.feed.post/3kabcdefghijk",
+        leaf,
+    )
+    .expect("insert");
+    let (root, nodes) = mst.write_out();
+    let rev: syntax::Tid = "3kabcdefghi22".parse().expect("tid");
+    let other_key = crypto::Keypair::generate(crypto::Curve::K256);
+    let (commit_cid, commit) = repo::commit::UnsignedCommit::new(alice.did.clone(), root, rev)
+        .sign(&other_key)
+        .to_block();
+    let mut writer = CarWriter::new(Vec::new(), &[commit_cid]).expect("car writer");
+    writer.write_block(&commit_cid, &commit).expect("commit");
+    for (cid, bytes) in nodes.iter() {
+        writer.write_block(cid, bytes).expect("node");
+    }
+    writer.write_block(&leaf, &record).expect("record");
+    let car = writer.finish().expect("finish");
+
+    t.pds
+        .import_repo(&alice.auth, Bytes::from(car))
+        .await
+        .expect("import");
+    let got = t
+        .pds
+        .get_record(
+            &alice.repo(),
+            &nsid("app.bsky.feed.post"),
+            &"3kabcdefghijk".parse().expect("rkey"),
+            None,
+            None,
+        )
+        .await
+        .expect("record");
+    assert_eq!(got.cid, leaf, "getRecord reports the leaf CID as given");
+    let exported = t
+        .pds
+        .get_repo(&alice.did, None, None)
+        .await
+        .expect("export");
+    let (_, blocks) = read_car(&exported);
+    assert!(
+        blocks.iter().any(|(c, b)| *c == leaf && *b == record),
+        "the export carries the record under its raw CID"
+    );
+    let verified =
+        repo::repo::verify_car(exported.as_slice(), &repo::repo::VerifyOptions::default())
+            .expect("verifies");
+    assert_eq!(verified.record_count, 1);
+}
+
+#[tokio::test]
+async fn checklist_174_lexicon_max_size_applies_at_put_record_not_upload() {
+    let t = test_pds().await;
+    let alice = create_account(&t, "alice").await;
+    // app.bsky.actor.profile#avatar: image/png or image/jpeg, maxSize 1,000,000 bytes.
+    let mut big = PNG.to_vec();
+    big.resize(1_000_001, 0);
+    let up = t
+        .pds
+        .upload_blob(&alice.auth, Some("image/png"), Bytes::from(big))
+        .await
+        .expect("the upload itself is within the server-wide limit");
+    let profile = |size: u64, cid: &data_model::Cid| {
+        json_value(serde_json::json!({
+            "$type": "app.bsky.actor.profile",
+            "displayName": "Alice",
+            "avatar": {"$type": "blob", "ref": {"$link": cid.to_string()},
+                       "mimeType": "image/png", "size": size},
+        }))
+    };
+    let e = t
+        .pds
+        .put_record(
+            &alice.auth,
+            alice.repo(),
+            nsid("app.bsky.actor.profile"),
+            "self".parse().expect("rkey"),
+            profile(up.size, &up.cid),
+            None,
+            None,
+            None,
+        )
+        .await
+        .expect_err("avatar above the lexicon's maxSize");
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    assert!(e.to_string().contains("too large"), "{e}");
+
+    // A small avatar is fine.
+    let small = t
+        .pds
+        .upload_blob(&alice.auth, Some("image/png"), Bytes::from_static(PNG))
+        .await
+        .expect("upload");
+    t.pds
+        .put_record(
+            &alice.auth,
+            alice.repo(),
+            nsid("app.bsky.actor.profile"),
+            "self".parse().expect("rkey"),
+            profile(small.size, &small.cid),
+            None,
+            None,
+            None,
+        )
+        .await
+        .expect("small avatar");
 }
