@@ -5,7 +5,7 @@
 use pds::ports::EventKind;
 use pds::{AccessScope, CreateAccount, ErrorKind};
 
-use crate::harness::{create_account, test_pds};
+use crate::harness::{create_account, expect_kind, test_pds};
 
 #[tokio::test]
 async fn create_account_registers_did_and_emits_events_in_order() {
@@ -76,20 +76,15 @@ async fn sessions_login_refresh_single_use_and_logout() {
         .await
         .expect("login");
     // Token domain separation (checklist #130).
-    assert_eq!(
-        t.pds
-            .verify_access_token(&s.refresh_jwt)
-            .expect_err("refresh as access")
-            .kind(),
-        ErrorKind::InvalidToken
+    expect_kind(
+        t.pds.verify_access_token(&s.refresh_jwt),
+        ErrorKind::InvalidToken,
+        "refresh as access",
     );
-    assert_eq!(
-        t.pds
-            .refresh_session(&s.access_jwt)
-            .await
-            .expect_err("access as refresh")
-            .kind(),
-        ErrorKind::InvalidToken
+    expect_kind(
+        t.pds.refresh_session(&s.access_jwt).await,
+        ErrorKind::InvalidToken,
+        "access as refresh",
     );
 
     let s2 = t
@@ -98,12 +93,11 @@ async fn sessions_login_refresh_single_use_and_logout() {
         .await
         .expect("refresh");
     assert_eq!(s2.did, alice.did);
-    let reuse = t
-        .pds
-        .refresh_session(&s.refresh_jwt)
-        .await
-        .expect_err("single use");
-    assert_eq!(reuse.kind(), ErrorKind::InvalidToken);
+    expect_kind(
+        t.pds.refresh_session(&s.refresh_jwt).await,
+        ErrorKind::InvalidToken,
+        "single use",
+    );
     let auth = t
         .pds
         .verify_access_token(&s2.access_jwt)
@@ -118,12 +112,11 @@ async fn sessions_login_refresh_single_use_and_logout() {
         "none expired yet"
     );
     t.pds.delete_session(&s2.refresh_jwt).await.expect("logout");
-    let revoked = t
-        .pds
-        .refresh_session(&s2.refresh_jwt)
-        .await
-        .expect_err("revoked");
-    assert_eq!(revoked.kind(), ErrorKind::InvalidToken);
+    expect_kind(
+        t.pds.refresh_session(&s2.refresh_jwt).await,
+        ErrorKind::InvalidToken,
+        "revoked",
+    );
 }
 
 #[tokio::test]
@@ -139,12 +132,11 @@ async fn app_passwords_are_limited_and_revocable() {
     let listed = t.pds.list_app_passwords(&alice.auth).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert!(listed[0].password.is_none());
-    let dup = t
-        .pds
-        .create_app_password(&alice.auth, "phone", false)
-        .await
-        .expect_err("dup");
-    assert_eq!(dup.kind(), ErrorKind::InvalidRequest);
+    expect_kind(
+        t.pds.create_app_password(&alice.auth, "phone", false).await,
+        ErrorKind::InvalidRequest,
+        "dup",
+    );
 
     let s = t
         .pds
@@ -157,29 +149,28 @@ async fn app_passwords_are_limited_and_revocable() {
         AccessScope::AppPassword { privileged: false }
     );
     // Account management is refused to app-password sessions (checklist #131).
-    let e = t
-        .pds
-        .create_app_password(&app_auth, "x", false)
-        .await
-        .expect_err("no scope");
-    assert_eq!(e.kind(), ErrorKind::InvalidToken);
-    let e = t
-        .pds
-        .deactivate_account(&app_auth, None)
-        .await
-        .expect_err("no scope");
-    assert_eq!(e.kind(), ErrorKind::InvalidToken);
-    let e = t
-        .pds
-        .get_service_auth(
-            &app_auth,
-            "did:web:api.test",
-            None,
-            Some("chat.bsky.convo.listConvos"),
-        )
-        .await
-        .expect_err("privileged method");
-    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    expect_kind(
+        t.pds.create_app_password(&app_auth, "x", false).await,
+        ErrorKind::InvalidToken,
+        "no scope",
+    );
+    expect_kind(
+        t.pds.deactivate_account(&app_auth, None).await,
+        ErrorKind::InvalidToken,
+        "no scope",
+    );
+    expect_kind(
+        t.pds
+            .get_service_auth(
+                &app_auth,
+                "did:web:api.test",
+                None,
+                Some("chat.bsky.convo.listConvos"),
+            )
+            .await,
+        ErrorKind::InvalidRequest,
+        "privileged method",
+    );
     // The refreshed session keeps the app-password grant.
     let s2 = t
         .pds
@@ -198,21 +189,15 @@ async fn app_passwords_are_limited_and_revocable() {
         .revoke_app_password(&alice.auth, "phone")
         .await
         .expect("revoke");
-    assert_eq!(
-        t.pds
-            .refresh_session(&s2.refresh_jwt)
-            .await
-            .expect_err("revoked")
-            .kind(),
-        ErrorKind::InvalidToken
+    expect_kind(
+        t.pds.refresh_session(&s2.refresh_jwt).await,
+        ErrorKind::InvalidToken,
+        "revoked",
     );
-    assert_eq!(
-        t.pds
-            .create_session("alice.test", &password)
-            .await
-            .expect_err("gone")
-            .kind(),
-        ErrorKind::AuthRequired
+    expect_kind(
+        t.pds.create_session("alice.test", &password).await,
+        ErrorKind::AuthRequired,
+        "gone",
     );
 }
 
@@ -275,7 +260,7 @@ async fn service_auth_rules() {
         .pds
         .get_service_auth(&alice.auth, "not-a-did", None, None)
         .await;
-    assert_eq!(bad_aud.expect_err("aud").kind(), ErrorKind::InvalidRequest);
+    expect_kind(bad_aud, ErrorKind::InvalidRequest, "aud");
 }
 
 #[tokio::test]
@@ -289,30 +274,30 @@ async fn deactivate_activate_delete() {
     let status = t.pds.get_repo_status(&alice.did).await.expect("status");
     assert_eq!((status.active, status.status), (false, Some("deactivated")));
     // Public reads refused, the owner still reads (checklist #66).
-    let e = t
-        .pds
-        .get_repo(&alice.did, None, None)
-        .await
-        .expect_err("public");
-    assert_eq!(e.kind(), ErrorKind::RepoDeactivated);
+    expect_kind(
+        t.pds.get_repo(&alice.did, None, None).await,
+        ErrorKind::RepoDeactivated,
+        "public",
+    );
     t.pds
         .get_repo(&alice.did, None, Some(&alice.auth))
         .await
         .expect("owner");
-    let write = t
-        .pds
-        .create_record(
-            &alice.auth,
-            alice.repo(),
-            crate::harness::nsid("app.bsky.feed.post"),
-            None,
-            crate::harness::post("x"),
-            None,
-            None,
-        )
-        .await
-        .expect_err("deactivated write");
-    assert_eq!(write.kind(), ErrorKind::AccountDeactivated);
+    expect_kind(
+        t.pds
+            .create_record(
+                &alice.auth,
+                alice.repo(),
+                crate::harness::nsid("app.bsky.feed.post"),
+                None,
+                crate::harness::post("x"),
+                None,
+                None,
+            )
+            .await,
+        ErrorKind::AccountDeactivated,
+        "deactivated write",
+    );
     let s = t
         .pds
         .create_session("alice.test", "password")
@@ -347,31 +332,24 @@ async fn deactivate_activate_delete() {
         .map(str::trim)
         .find(|l| l.len() == 11 && l.as_bytes()[5] == b'-')
         .expect("token");
-    let e = t
-        .pds
-        .delete_account(&alice.did, "wrong", token)
-        .await
-        .expect_err("bad password");
-    assert_eq!(e.kind(), ErrorKind::AuthRequired);
+    expect_kind(
+        t.pds.delete_account(&alice.did, "wrong", token).await,
+        ErrorKind::AuthRequired,
+        "bad password",
+    );
     t.pds
         .delete_account(&alice.did, "password", token)
         .await
         .expect("delete");
-    assert_eq!(
-        t.pds
-            .get_repo_status(&alice.did)
-            .await
-            .expect_err("gone")
-            .kind(),
-        ErrorKind::RepoNotFound
+    expect_kind(
+        t.pds.get_repo_status(&alice.did).await,
+        ErrorKind::RepoNotFound,
+        "gone",
     );
-    assert_eq!(
-        t.pds
-            .get_repo(&alice.did, None, None)
-            .await
-            .expect_err("gone")
-            .kind(),
-        ErrorKind::RepoNotFound
+    expect_kind(
+        t.pds.get_repo(&alice.did, None, None).await,
+        ErrorKind::RepoNotFound,
+        "gone",
     );
     let evs = t.pds.events().events_after(0, 100).await.expect("events");
     assert_eq!(evs.len(), 1, "only the tombstone remains");
@@ -440,23 +418,21 @@ async fn preferences_round_trip() {
         t.pds.get_preferences(&alice.auth).await.expect("get"),
         prefs
     );
-    let bad = t
-        .pds
-        .put_preferences(
-            &alice.auth,
-            vec![serde_json::json!({"$type": "com.example.pref"})],
-        )
-        .await
-        .expect_err("namespace");
-    assert_eq!(bad.kind(), ErrorKind::InvalidRequest);
+    expect_kind(
+        t.pds
+            .put_preferences(
+                &alice.auth,
+                vec![serde_json::json!({"$type": "com.example.pref"})],
+            )
+            .await,
+        ErrorKind::InvalidRequest,
+        "namespace",
+    );
     let untyped = t
         .pds
         .put_preferences(&alice.auth, vec![serde_json::json!({"a": 1})])
         .await;
-    assert_eq!(
-        untyped.expect_err("no $type").kind(),
-        ErrorKind::InvalidRequest
-    );
+    expect_kind(untyped, ErrorKind::InvalidRequest, "no $type");
     // App-password sessions do not see personal details.
     let app = t
         .pds
@@ -551,37 +527,30 @@ async fn takedown_blocks_login_and_reads() {
         .set_takedown(&alice.did, Some("ticket-1".to_owned()))
         .await
         .expect("takedown");
-    let e = t
-        .pds
-        .create_session("alice.test", "password")
-        .await
-        .expect_err("login");
-    assert_eq!(e.kind(), ErrorKind::AccountTakedown);
-    let e = t
-        .pds
-        .refresh_session(&alice.refresh_jwt)
-        .await
-        .expect_err("refresh");
-    assert_eq!(e.kind(), ErrorKind::AccountTakedown);
-    let e = t
-        .pds
-        .get_session(&alice.auth)
-        .await
-        .expect_err("getSession");
-    assert_eq!(e.kind(), ErrorKind::AccountTakedown);
-    let e = t
-        .pds
-        .get_repo(&alice.did, None, None)
-        .await
-        .expect_err("getRepo");
-    assert_eq!(e.kind(), ErrorKind::RepoTakendown);
+    expect_kind(
+        t.pds.create_session("alice.test", "password").await,
+        ErrorKind::AccountTakedown,
+        "login",
+    );
+    expect_kind(
+        t.pds.refresh_session(&alice.refresh_jwt).await,
+        ErrorKind::AccountTakedown,
+        "refresh",
+    );
+    expect_kind(
+        t.pds.get_session(&alice.auth).await,
+        ErrorKind::AccountTakedown,
+        "getSession",
+    );
+    expect_kind(
+        t.pds.get_repo(&alice.did, None, None).await,
+        ErrorKind::RepoTakendown,
+        "getRepo",
+    );
     let status = t.pds.get_repo_status(&alice.did).await.expect("status");
     assert_eq!((status.active, status.status), (false, Some("takendown")));
     let own = t.pds.get_repo(&alice.did, None, Some(&alice.auth)).await;
-    assert_eq!(
-        own.expect_err("not even the owner").kind(),
-        ErrorKind::RepoTakendown
-    );
+    expect_kind(own, ErrorKind::RepoTakendown, "not even the owner");
     let listed = t.pds.list_repos(None, None).await.expect("list");
     assert_eq!(listed.repos[0].status, Some("takendown"));
     t.pds.set_takedown(&alice.did, None).await.expect("restore");
@@ -634,14 +603,16 @@ async fn admin_delete_account() {
         .admin_delete_account(&alice.did)
         .await
         .expect("admin delete");
-    let e = t.pds.get_repo_status(&alice.did).await.expect_err("gone");
-    assert_eq!(e.kind(), ErrorKind::RepoNotFound);
-    let again = t
-        .pds
-        .admin_delete_account(&alice.did)
-        .await
-        .expect_err("twice");
-    assert_eq!(again.kind(), ErrorKind::RepoNotFound);
+    expect_kind(
+        t.pds.get_repo_status(&alice.did).await,
+        ErrorKind::RepoNotFound,
+        "gone",
+    );
+    expect_kind(
+        t.pds.admin_delete_account(&alice.did).await,
+        ErrorKind::RepoNotFound,
+        "twice",
+    );
 }
 
 #[tokio::test]
@@ -658,12 +629,11 @@ async fn deactivated_accounts_are_deleted_after_delete_after() {
         .await
         .expect("deactivate, due never");
     assert_eq!(t.pds.delete_due_accounts().await.expect("reap"), 1);
-    let e = t
-        .pds
-        .get_repo_status(&alice.did)
-        .await
-        .expect_err("deleted");
-    assert_eq!(e.kind(), ErrorKind::RepoNotFound);
+    expect_kind(
+        t.pds.get_repo_status(&alice.did).await,
+        ErrorKind::RepoNotFound,
+        "deleted",
+    );
     assert!(!t.pds.get_repo_status(&bob.did).await.expect("kept").active);
     assert_eq!(t.pds.delete_due_accounts().await.expect("reap"), 0);
 }

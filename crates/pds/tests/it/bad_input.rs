@@ -4,7 +4,7 @@
 use pds::{CreateAccount, ErrorKind};
 use syntax::AtIdentifier;
 
-use crate::harness::{create_account, json_value, map, nsid, post, rkey, test_pds};
+use crate::harness::{create_account, expect_kind, json_value, map, nsid, post, rkey, test_pds};
 
 #[tokio::test]
 async fn create_account_bad_handles_emails_passwords() {
@@ -69,26 +69,28 @@ async fn create_account_bad_handles_emails_passwords() {
         assert_eq!(got.kind(), *want, "{handle} {email:?}: {got}");
     }
     let long = "x".repeat(300);
-    let got = t
-        .pds
-        .create_account(CreateAccount {
-            handle: "fresh.test".to_owned(),
-            password: Some(long),
-            ..CreateAccount::default()
-        })
-        .await
-        .expect_err("long password");
-    assert_eq!(got.kind(), ErrorKind::InvalidPassword);
-    let bad_recovery = t
-        .pds
-        .create_account(CreateAccount {
-            handle: "fresh.test".to_owned(),
-            recovery_key: Some("nope".to_owned()),
-            ..CreateAccount::default()
-        })
-        .await
-        .expect_err("recovery key");
-    assert_eq!(bad_recovery.kind(), ErrorKind::InvalidRequest);
+    expect_kind(
+        t.pds
+            .create_account(CreateAccount {
+                handle: "fresh.test".to_owned(),
+                password: Some(long),
+                ..CreateAccount::default()
+            })
+            .await,
+        ErrorKind::InvalidPassword,
+        "long password",
+    );
+    expect_kind(
+        t.pds
+            .create_account(CreateAccount {
+                handle: "fresh.test".to_owned(),
+                recovery_key: Some("nope".to_owned()),
+                ..CreateAccount::default()
+            })
+            .await,
+        ErrorKind::InvalidRequest,
+        "recovery key",
+    );
     println!("bad_input/create_account: {} cases", cases.len() + 2);
 }
 
@@ -201,53 +203,57 @@ async fn bad_records() {
         assert_eq!(got.kind(), *want, "{name}: {got}");
     }
     // Someone else's repo.
-    let got = t
-        .pds
-        .create_record(
-            &alice.auth,
-            bob.repo(),
-            nsid("app.bsky.feed.post"),
-            None,
-            post("x"),
-            None,
-            None,
-        )
-        .await
-        .expect_err("other repo");
-    assert_eq!(got.kind(), ErrorKind::AuthRequired);
+    expect_kind(
+        t.pds
+            .create_record(
+                &alice.auth,
+                bob.repo(),
+                nsid("app.bsky.feed.post"),
+                None,
+                post("x"),
+                None,
+                None,
+            )
+            .await,
+        ErrorKind::AuthRequired,
+        "other repo",
+    );
     // Unknown repo.
     let nobody: AtIdentifier = "nobody.test".parse().expect("handle");
-    let got = t
-        .pds
-        .get_record(&nobody, &nsid("app.bsky.feed.post"), &rkey("x"), None, None)
-        .await
-        .expect_err("no repo");
-    assert_eq!(got.kind(), ErrorKind::RepoNotFound);
-    let got = t
-        .pds
-        .get_record(
-            &alice.repo(),
-            &nsid("app.bsky.feed.post"),
-            &rkey("x"),
-            None,
-            None,
-        )
-        .await
-        .expect_err("no record");
-    assert_eq!(got.kind(), ErrorKind::RecordNotFound);
-    let got = t
-        .pds
-        .list_records(
-            &alice.repo(),
-            &nsid("app.bsky.feed.post"),
-            None,
-            Some("bad/cursor"),
-            false,
-            None,
-        )
-        .await
-        .expect_err("cursor");
-    assert_eq!(got.kind(), ErrorKind::InvalidRequest);
+    expect_kind(
+        t.pds
+            .get_record(&nobody, &nsid("app.bsky.feed.post"), &rkey("x"), None, None)
+            .await,
+        ErrorKind::RepoNotFound,
+        "no repo",
+    );
+    expect_kind(
+        t.pds
+            .get_record(
+                &alice.repo(),
+                &nsid("app.bsky.feed.post"),
+                &rkey("x"),
+                None,
+                None,
+            )
+            .await,
+        ErrorKind::RecordNotFound,
+        "no record",
+    );
+    expect_kind(
+        t.pds
+            .list_records(
+                &alice.repo(),
+                &nsid("app.bsky.feed.post"),
+                None,
+                Some("bad/cursor"),
+                false,
+                None,
+            )
+            .await,
+        ErrorKind::InvalidRequest,
+        "cursor",
+    );
     // Too many writes.
     let writes = (0..201)
         .map(|_| pds::Write::Create {
@@ -256,34 +262,36 @@ async fn bad_records() {
             value: json_value(serde_json::json!({})),
         })
         .collect();
-    let got = t
-        .pds
-        .apply_writes(
-            &alice.auth,
-            pds::ApplyWrites {
-                repo: alice.repo(),
-                validate: None,
-                writes,
-                swap_commit: None,
-            },
-        )
-        .await
-        .expect_err("too many");
-    assert_eq!(got.kind(), ErrorKind::InvalidRequest);
-    let got = t
-        .pds
-        .apply_writes(
-            &alice.auth,
-            pds::ApplyWrites {
-                repo: alice.repo(),
-                validate: None,
-                writes: vec![],
-                swap_commit: None,
-            },
-        )
-        .await
-        .expect_err("none");
-    assert_eq!(got.kind(), ErrorKind::InvalidRequest);
+    expect_kind(
+        t.pds
+            .apply_writes(
+                &alice.auth,
+                pds::ApplyWrites {
+                    repo: alice.repo(),
+                    validate: None,
+                    writes,
+                    swap_commit: None,
+                },
+            )
+            .await,
+        ErrorKind::InvalidRequest,
+        "too many",
+    );
+    expect_kind(
+        t.pds
+            .apply_writes(
+                &alice.auth,
+                pds::ApplyWrites {
+                    repo: alice.repo(),
+                    validate: None,
+                    writes: vec![],
+                    swap_commit: None,
+                },
+            )
+            .await,
+        ErrorKind::InvalidRequest,
+        "none",
+    );
     // The repository is untouched by all of that: only the first commit.
     let car = t
         .pds
@@ -314,13 +322,10 @@ async fn bad_tokens() {
         let got = t.pds.verify_access_token(token).expect_err(name);
         assert_eq!(got.kind(), ErrorKind::InvalidToken, "{name}");
     }
-    assert_eq!(
-        t.pds
-            .refresh_session("abc")
-            .await
-            .expect_err("garbage")
-            .kind(),
-        ErrorKind::InvalidToken
+    expect_kind(
+        t.pds.refresh_session("abc").await,
+        ErrorKind::InvalidToken,
+        "garbage",
     );
     println!("bad_input/tokens: {} cases", cases.len() + 1);
 }

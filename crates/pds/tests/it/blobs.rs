@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use pds::ErrorKind;
 
-use crate::harness::{create_account, json_value, nsid, rkey, test_pds};
+use crate::harness::{create_account, expect_kind, json_value, nsid, rkey, test_pds};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRfake-image-bytes";
 
@@ -36,12 +36,11 @@ async fn blob_lifecycle() {
     assert_eq!(again, up);
 
     // Temporary: not served, not listed.
-    let e = t
-        .pds
-        .get_blob(&alice.did, &up.cid, None)
-        .await
-        .expect_err("temp");
-    assert_eq!(e.kind(), ErrorKind::BlobNotFound);
+    expect_kind(
+        t.pds.get_blob(&alice.did, &up.cid, None).await,
+        ErrorKind::BlobNotFound,
+        "temp",
+    );
     assert!(
         t.pds
             .list_blobs(&alice.did, None, None, None, None)
@@ -102,40 +101,42 @@ async fn blob_lifecycle() {
     // A ref whose size or type differs from the upload is refused.
     let mut lying = record.clone();
     lying["embed"]["images"][0]["image"]["size"] = serde_json::json!(1);
-    let e = t
-        .pds
-        .put_record(
-            &alice.auth,
-            alice.repo(),
-            nsid("app.bsky.feed.post"),
-            rkey("3kabcdefghijm"),
-            json_value(lying),
-            None,
-            None,
-            None,
-        )
-        .await
-        .expect_err("size mismatch");
-    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    expect_kind(
+        t.pds
+            .put_record(
+                &alice.auth,
+                alice.repo(),
+                nsid("app.bsky.feed.post"),
+                rkey("3kabcdefghijm"),
+                json_value(lying),
+                None,
+                None,
+                None,
+            )
+            .await,
+        ErrorKind::InvalidRequest,
+        "size mismatch",
+    );
 
     // A record referencing an unknown blob is refused (checklist #173).
     record["embed"]["images"][0]["image"]["ref"]["$link"] =
         serde_json::Value::String(data_model::cid_for_raw(b"other").to_string());
-    let e = t
-        .pds
-        .put_record(
-            &alice.auth,
-            alice.repo(),
-            nsid("app.bsky.feed.post"),
-            rkey("3kabcdefghijl"),
-            json_value(record),
-            None,
-            None,
-            None,
-        )
-        .await
-        .expect_err("unknown blob");
-    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    expect_kind(
+        t.pds
+            .put_record(
+                &alice.auth,
+                alice.repo(),
+                nsid("app.bsky.feed.post"),
+                rkey("3kabcdefghijl"),
+                json_value(record),
+                None,
+                None,
+                None,
+            )
+            .await,
+        ErrorKind::InvalidRequest,
+        "unknown blob",
+    );
 
     // Deleting the only referencing record deletes the blob.
     t.pds
@@ -149,12 +150,11 @@ async fn blob_lifecycle() {
         )
         .await
         .expect("delete");
-    let e = t
-        .pds
-        .get_blob(&alice.did, &up.cid, None)
-        .await
-        .expect_err("deleted");
-    assert_eq!(e.kind(), ErrorKind::BlobNotFound);
+    expect_kind(
+        t.pds.get_blob(&alice.did, &up.cid, None).await,
+        ErrorKind::BlobNotFound,
+        "deleted",
+    );
 
     // Fresh temporary uploads survive collection (1-hour floor).
     t.pds
@@ -175,12 +175,11 @@ async fn blob_size_limit_and_declared_types() {
     let t = test_pds().await;
     let alice = create_account(&t, "alice").await;
     let big = Bytes::from(vec![0u8; 1024 * 1024 + 1]);
-    let e = t
-        .pds
-        .upload_blob(&alice.auth, Some("video/mp4"), big)
-        .await
-        .expect_err("too big");
-    assert_eq!(e.kind(), ErrorKind::PayloadTooLarge);
+    expect_kind(
+        t.pds.upload_blob(&alice.auth, Some("video/mp4"), big).await,
+        ErrorKind::PayloadTooLarge,
+        "too big",
+    );
     let up = t
         .pds
         .upload_blob(

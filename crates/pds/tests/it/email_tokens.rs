@@ -7,7 +7,7 @@
 use pds::ErrorKind;
 use pds::ports::{Conflict, EmailTokenRow, EmailTokenStore, StoreError, TokenPurpose};
 
-use crate::harness::{TestPds, create_account, test_pds};
+use crate::harness::{TestPds, create_account, expect_kind, test_pds};
 
 /// The code in the newest email sent.
 fn last_code(t: &TestPds) -> String {
@@ -44,12 +44,13 @@ async fn codes_are_stored_hashed_and_replaced_by_new_requests() {
         .await
         .expect("request again");
     let second = last_code(&t);
-    let e = t
-        .pds
-        .confirm_email(&alice.auth, "alice@example.com", &first)
-        .await
-        .expect_err("replaced");
-    assert_eq!(e.kind(), ErrorKind::InvalidToken);
+    expect_kind(
+        t.pds
+            .confirm_email(&alice.auth, "alice@example.com", &first)
+            .await,
+        ErrorKind::InvalidToken,
+        "replaced",
+    );
     t.pds
         .confirm_email(&alice.auth, "alice@example.com", &second)
         .await

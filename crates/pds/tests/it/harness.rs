@@ -5,7 +5,8 @@ use std::sync::{Arc, OnceLock};
 
 use data_model::Value;
 use pds::{
-    AuthContext, CreateAccount, MemoryPlc, PasswordCost, Pds, PdsConfig, PdsDeps, SecretKey,
+    AuthContext, CreateAccount, ErrorKind, MemoryPlc, PasswordCost, Pds, PdsConfig, PdsDeps,
+    RecordWriteResult, SecretKey,
 };
 use store::SqliteStore;
 use syntax::{AtIdentifier, Did};
@@ -118,6 +119,31 @@ pub(crate) fn post(text: &str) -> Value {
         "text": text,
         "createdAt": "2026-11-23T12:00:00.000Z",
     }))
+}
+
+/// Creates a [`post`] with `text` in `account`'s repo (server-chosen rkey, no swap, default
+/// validation).
+pub(crate) async fn create_post(
+    pds: &Pds,
+    account: &TestAccount,
+    text: &str,
+) -> pds::Result<RecordWriteResult> {
+    pds.create_record(
+        &account.auth,
+        account.repo(),
+        nsid("app.bsky.feed.post"),
+        None,
+        post(text),
+        None,
+        None,
+    )
+    .await
+}
+
+/// Asserts that `result` is an error of `kind`; `what` names the case in the panic message.
+#[track_caller]
+pub(crate) fn expect_kind<T: std::fmt::Debug>(result: pds::Result<T>, kind: ErrorKind, what: &str) {
+    assert_eq!(result.expect_err(what).kind(), kind, "{what}");
 }
 
 pub(crate) fn json_value(j: serde_json::Value) -> Value {

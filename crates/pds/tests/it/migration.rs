@@ -7,7 +7,10 @@ use repo::repo::{VerifyOptions, verify_car};
 
 use std::sync::Arc;
 
-use crate::harness::{create_account, json_value, nsid, post, rkey, test_pds, test_pds_with_plc};
+use crate::harness::{
+    create_account, create_post, expect_kind, json_value, nsid, post, rkey, test_pds,
+    test_pds_with_plc,
+};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRmigrating-image";
 
@@ -18,16 +21,7 @@ async fn import_repo_then_upload_missing_blobs() {
     let old = test_pds_with_plc(plc.clone()).await;
     let alice = create_account(&old, "alice").await;
     for i in 0..5 {
-        old.pds
-            .create_record(
-                &alice.auth,
-                alice.repo(),
-                nsid("app.bsky.feed.post"),
-                None,
-                post(&format!("p{i}")),
-                None,
-                None,
-            )
+        create_post(&old.pds, &alice, &format!("p{i}"))
             .await
             .expect("post");
     }
@@ -139,12 +133,11 @@ async fn import_repo_then_upload_missing_blobs() {
             .as_ref(),
         PNG
     );
-    let early = new
-        .pds
-        .activate_account(&auth)
-        .await
-        .expect_err("DID not updated yet");
-    assert_eq!(early.kind(), ErrorKind::InvalidRequest);
+    expect_kind(
+        new.pds.activate_account(&auth).await,
+        ErrorKind::InvalidRequest,
+        "DID not updated yet",
+    );
     point_did_at(&plc, &old, &new, &auth, &alice.did).await;
     assert!(
         new.pds
@@ -230,20 +223,20 @@ async fn import_repo_rejects_foreign_or_broken_cars() {
         .await
         .expect_err("other DID (checklist #56)");
     assert_eq!(e.kind(), ErrorKind::InvalidRequest);
-    let e = t
-        .pds
-        .import_repo(&alice.auth, Bytes::from_static(b"not a car"))
-        .await
-        .expect_err("garbage");
-    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    expect_kind(
+        t.pds
+            .import_repo(&alice.auth, Bytes::from_static(b"not a car"))
+            .await,
+        ErrorKind::InvalidRequest,
+        "garbage",
+    );
     let mut truncated = bobs_car;
     truncated.truncate(truncated.len() / 2);
-    let e = t
-        .pds
-        .import_repo(&bob.auth, Bytes::from(truncated))
-        .await
-        .expect_err("truncated");
-    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    expect_kind(
+        t.pds.import_repo(&bob.auth, Bytes::from(truncated)).await,
+        ErrorKind::InvalidRequest,
+        "truncated",
+    );
     // Nothing changed.
     let v = verify_car(
         t.pds
@@ -303,12 +296,13 @@ async fn submit_plc_operation_moves_the_did_here() {
         // The old PDS signs with its rotation key (signPlcOperation on its side).
         identity::Operation::update(fields, last.cid()).sign(&old.pds.config().plc_rotation_key)
     };
-    let wrong = new
-        .pds
-        .submit_plc_operation(&auth, &op_for("https://elsewhere.test").to_json())
-        .await
-        .expect_err("wrong endpoint");
-    assert_eq!(wrong.kind(), ErrorKind::InvalidRequest);
+    expect_kind(
+        new.pds
+            .submit_plc_operation(&auth, &op_for("https://elsewhere.test").to_json())
+            .await,
+        ErrorKind::InvalidRequest,
+        "wrong endpoint",
+    );
     new.pds
         .submit_plc_operation(&auth, &op_for("https://pds.test").to_json())
         .await
@@ -321,10 +315,11 @@ async fn submit_plc_operation_moves_the_did_here() {
         doc.signing_key().expect("key").to_did_key(),
         new_key.to_did_key()
     );
-    let garbage = new
-        .pds
-        .submit_plc_operation(&auth, &serde_json::json!({"type": "nope"}))
-        .await
-        .expect_err("garbage");
-    assert_eq!(garbage.kind(), ErrorKind::InvalidRequest);
+    expect_kind(
+        new.pds
+            .submit_plc_operation(&auth, &serde_json::json!({"type": "nope"}))
+            .await,
+        ErrorKind::InvalidRequest,
+        "garbage",
+    );
 }

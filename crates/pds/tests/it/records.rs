@@ -8,7 +8,9 @@ use pds::ports::RepoStore;
 use pds::{ApplyWrites, ErrorKind, ValidationStatus, Write, WriteOutcome};
 use repo::repo::{VerifyOptions, verify_car};
 
-use crate::harness::{create_account, json_value, nsid, post, rkey, test_pds};
+use crate::harness::{
+    create_account, create_post, expect_kind, json_value, nsid, post, rkey, test_pds,
+};
 
 #[tokio::test]
 async fn write_list_and_export_verifies() {
@@ -202,12 +204,13 @@ async fn write_list_and_export_verifies() {
         .await
         .expect("idempotent");
     assert!(again.is_none());
-    let e = t
-        .pds
-        .get_record(&alice.repo(), &posts, &rk, None, None)
-        .await
-        .expect_err("deleted");
-    assert_eq!(e.kind(), ErrorKind::RecordNotFound);
+    expect_kind(
+        t.pds
+            .get_record(&alice.repo(), &posts, &rk, None, None)
+            .await,
+        ErrorKind::RecordNotFound,
+        "deleted",
+    );
 
     // The exported repository verifies against the DID document's key (checklist #50, #51).
     let car = t
@@ -302,20 +305,21 @@ async fn apply_writes_batch_and_swaps() {
     assert!(matches!(res.results[2], WriteOutcome::Create { .. }));
     let head = res.commit.cid;
 
-    let stale = t
-        .pds
-        .create_record(
-            &alice.auth,
-            alice.repo(),
-            posts.clone(),
-            None,
-            post("x"),
-            None,
-            Some(uris_dummy_cid()),
-        )
-        .await
-        .expect_err("stale swapCommit");
-    assert_eq!(stale.kind(), ErrorKind::InvalidSwap);
+    expect_kind(
+        t.pds
+            .create_record(
+                &alice.auth,
+                alice.repo(),
+                posts.clone(),
+                None,
+                post("x"),
+                None,
+                Some(uris_dummy_cid()),
+            )
+            .await,
+        ErrorKind::InvalidSwap,
+        "stale swapCommit",
+    );
     t.pds
         .create_record(
             &alice.auth,
@@ -328,53 +332,56 @@ async fn apply_writes_batch_and_swaps() {
         )
         .await
         .expect("fresh swapCommit");
-    let wrong_record = t
-        .pds
-        .apply_writes(
-            &alice.auth,
-            ApplyWrites {
-                repo: alice.repo(),
-                validate: None,
-                writes: vec![Write::Delete {
-                    collection: posts.clone(),
-                    rkey: rkey("3kabcdefghijk"),
-                    swap_record: Some(uris_dummy_cid()),
-                }],
-                swap_commit: None,
-            },
-        )
-        .await
-        .expect_err("swapRecord mismatch");
-    assert_eq!(wrong_record.kind(), ErrorKind::InvalidSwap);
-    let must_not_exist = t
-        .pds
-        .put_record(
-            &alice.auth,
-            alice.repo(),
-            nsid("app.bsky.actor.profile"),
-            rkey("self"),
-            json_value(serde_json::json!({})),
-            None,
-            Some(None),
-            None,
-        )
-        .await
-        .expect_err("exists");
-    assert_eq!(must_not_exist.kind(), ErrorKind::InvalidSwap);
-    let dup = t
-        .pds
-        .create_record(
-            &alice.auth,
-            alice.repo(),
-            posts.clone(),
-            Some(rkey("3kabcdefghijk")),
-            post("again"),
-            None,
-            None,
-        )
-        .await
-        .expect_err("create existing");
-    assert_eq!(dup.kind(), ErrorKind::InvalidRequest);
+    expect_kind(
+        t.pds
+            .apply_writes(
+                &alice.auth,
+                ApplyWrites {
+                    repo: alice.repo(),
+                    validate: None,
+                    writes: vec![Write::Delete {
+                        collection: posts.clone(),
+                        rkey: rkey("3kabcdefghijk"),
+                        swap_record: Some(uris_dummy_cid()),
+                    }],
+                    swap_commit: None,
+                },
+            )
+            .await,
+        ErrorKind::InvalidSwap,
+        "swapRecord mismatch",
+    );
+    expect_kind(
+        t.pds
+            .put_record(
+                &alice.auth,
+                alice.repo(),
+                nsid("app.bsky.actor.profile"),
+                rkey("self"),
+                json_value(serde_json::json!({})),
+                None,
+                Some(None),
+                None,
+            )
+            .await,
+        ErrorKind::InvalidSwap,
+        "exists",
+    );
+    expect_kind(
+        t.pds
+            .create_record(
+                &alice.auth,
+                alice.repo(),
+                posts.clone(),
+                Some(rkey("3kabcdefghijk")),
+                post("again"),
+                None,
+                None,
+            )
+            .await,
+        ErrorKind::InvalidRequest,
+        "create existing",
+    );
     // None of the failed writes landed: the two batch posts and "x".
     let list = t
         .pds
@@ -490,16 +497,7 @@ async fn cold_cache_write_fetches_blocks_on_demand() {
     let t = test_pds().await;
     let alice = create_account(&t, "alice").await;
     for i in 0..40 {
-        t.pds
-            .create_record(
-                &alice.auth,
-                alice.repo(),
-                nsid("app.bsky.feed.post"),
-                None,
-                post(&format!("p{i}")),
-                None,
-                None,
-            )
+        create_post(&t.pds, &alice, &format!("p{i}"))
             .await
             .expect("create");
     }
@@ -511,16 +509,7 @@ async fn cold_cache_write_fetches_blocks_on_demand() {
         t.plc.clone(),
     );
     let second = pds::Pds::new(t.pds.config().clone(), deps);
-    let r = second
-        .create_record(
-            &alice.auth,
-            alice.repo(),
-            nsid("app.bsky.feed.post"),
-            None,
-            post("cold"),
-            None,
-            None,
-        )
+    let r = create_post(&second, &alice, "cold")
         .await
         .expect("cold write");
     let car = second
@@ -550,16 +539,7 @@ async fn cold_cache_write_fetches_blocks_on_demand() {
         .await
         .expect("latest");
     assert_eq!(latest.cid, r2.commit.cid);
-    let again = second
-        .create_record(
-            &alice.auth,
-            alice.repo(),
-            nsid("app.bsky.feed.post"),
-            None,
-            post("second again"),
-            None,
-            None,
-        )
+    let again = create_post(&second, &alice, "second again")
         .await
         .expect("second instance reloads too");
     let car = t
@@ -580,17 +560,7 @@ async fn commit_event_body_matches_the_lexicon() {
         .get_latest_commit(&alice.did, None)
         .await
         .expect("latest");
-    let r = t
-        .pds
-        .create_record(
-            &alice.auth,
-            alice.repo(),
-            nsid("app.bsky.feed.post"),
-            None,
-            post("hello firehose"),
-            None,
-            None,
-        )
+    let r = create_post(&t.pds, &alice, "hello firehose")
         .await
         .expect("create");
     let evs = t.pds.events().events_after(0, 100).await.expect("events");

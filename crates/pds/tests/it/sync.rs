@@ -4,7 +4,7 @@
 use pds::ErrorKind;
 use repo::car::CarReader;
 
-use crate::harness::{create_account, nsid, post, rkey, test_pds};
+use crate::harness::{create_account, expect_kind, nsid, post, rkey, test_pds};
 
 fn car_blocks(car: &[u8]) -> (Vec<data_model::Cid>, Vec<data_model::Cid>) {
     let mut r = CarReader::new(car).expect("car header");
@@ -79,12 +79,13 @@ async fn record_proof_blocks_and_since() {
     let (roots, cids) = car_blocks(&blocks);
     assert!(roots.is_empty());
     assert_eq!(cids.len(), 2);
-    let e = t
-        .pds
-        .get_blocks(&alice.did, &[data_model::cid_for_cbor(b"\xa0")], None)
-        .await
-        .expect_err("missing");
-    assert_eq!(e.kind(), ErrorKind::BlockNotFound);
+    expect_kind(
+        t.pds
+            .get_blocks(&alice.did, &[data_model::cid_for_cbor(b"\xa0")], None)
+            .await,
+        ErrorKind::BlockNotFound,
+        "missing",
+    );
 
     let since = t
         .pds
@@ -128,12 +129,9 @@ async fn list_repos_pages() {
     let mut sorted = seen.clone();
     sorted.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     assert_eq!(seen, sorted);
-    assert_eq!(
-        t.pds
-            .list_repos(None, Some("not a did"))
-            .await
-            .expect_err("cursor")
-            .kind(),
-        ErrorKind::InvalidRequest
+    expect_kind(
+        t.pds.list_repos(None, Some("not a did")).await,
+        ErrorKind::InvalidRequest,
+        "cursor",
     );
 }
