@@ -453,7 +453,12 @@ impl RawConfig {
             parse_string,
         )?;
         env_value(env, "contact_email", &mut self.contact_email, parse_string)?;
-        env_value(env, "dns_nameserver", &mut self.dns_nameserver, parse_from_str)?;
+        env_value(
+            env,
+            "dns_nameserver",
+            &mut self.dns_nameserver,
+            parse_from_str,
+        )?;
         // `rate_limits.enabled` <-> RELAY_RATE_LIMITS_ENABLED (and so on for the two others).
         let (mut enabled, mut ip_header) = (None, None);
         env_value(env, "rate_limits_enabled", &mut enabled, parse_bool)?;
@@ -604,6 +609,19 @@ impl RawConfig {
             None => None,
         };
 
+        let email_from = self
+            .email_from
+            .unwrap_or_else(|| format!("noreply@{hostname}"));
+        crate::mailer::check_address(&email_from).map_err(|m| invalid("email_from", m))?;
+        let smtp_url = match self.smtp_url {
+            Some(u) if u.is_empty() => None,
+            Some(u) => {
+                crate::mailer::check_smtp_url(&u).map_err(|m| invalid("smtp_url", m))?;
+                Some(Secret(u))
+            }
+            None => None,
+        };
+
         let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         let privacy_policy_url = non_empty(self.privacy_policy_url);
         let terms_of_service_url = non_empty(self.terms_of_service_url);
@@ -619,25 +637,16 @@ impl RawConfig {
         if let Some(email) = &contact_email
             && !email.contains('@')
         {
-            return Err(invalid("contact_email", format!("{email:?} is not an email address")));
+            return Err(invalid(
+                "contact_email",
+                format!("{email:?} is not an email address"),
+            ));
         }
         let rate_limits = self
             .rate_limits
             .unwrap_or_default()
             .build()
             .map_err(|m| invalid("rate_limits", m))?;
-        let email_from = self
-            .email_from
-            .unwrap_or_else(|| format!("noreply@{hostname}"));
-        crate::mailer::check_address(&email_from).map_err(|m| invalid("email_from", m))?;
-        let smtp_url = match self.smtp_url {
-            Some(u) if u.is_empty() => None,
-            Some(u) => {
-                crate::mailer::check_smtp_url(&u).map_err(|m| invalid("smtp_url", m))?;
-                Some(Secret(u))
-            }
-            None => None,
-        };
 
         Ok(Config {
             data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("./data")),

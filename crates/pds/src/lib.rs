@@ -175,10 +175,10 @@ pub struct PdsConfig {
     pub terms_of_service_url: Option<String>,
     /// `describeServer.contact.email`.
     pub contact_email: Option<String>,
-    /// Whether `createAccount` needs an invite code (`describeServer.inviteCodeRequired`).
-    pub invite_required: bool,
     /// How long an emailed token stays valid (15 minutes, as the reference).
     pub email_token_ttl: Duration,
+    /// Whether `createAccount` needs an invite code (`describeServer.inviteCodeRequired`).
+    pub invite_required: bool,
 }
 
 impl PdsConfig {
@@ -204,8 +204,8 @@ impl PdsConfig {
             privacy_policy_url: None,
             terms_of_service_url: None,
             contact_email: None,
-            invite_required: false,
             email_token_ttl: Duration::from_secs(15 * 60),
+            invite_required: false,
         }
     }
 }
@@ -250,13 +250,13 @@ pub struct PdsDeps {
     pub catalog: Arc<lexicon::Catalog>,
     /// The PLC directory.
     pub plc: Arc<dyn PlcClient>,
-    /// Invite codes, invite switches, account search, reserved keys.
-    pub account_admin: Arc<dyn ports::AccountAdminStore>,
     /// Email tokens and email confirmation.
     pub email_tokens: Arc<dyn ports::EmailTokenStore>,
     /// Outgoing email ([`mailer::NoMailer`] from [`PdsDeps::from_store`]; the server sets its
     /// own).
     pub mailer: Arc<dyn mailer::Mailer>,
+    /// Invite codes, invite switches, account search, reserved keys.
+    pub account_admin: Arc<dyn ports::AccountAdminStore>,
     /// Consistent repository snapshots (streamed `getRepo`).
     pub snapshots: Arc<dyn ports::RepoSnapshotStore>,
 }

@@ -100,9 +100,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(blob_limit))
         .layer(RequestBodyLimitLayer::new(blob_limit));
 
-    json_routes
-        .merge(blob_routes)
-        .merge(import::routes(state))
+    json_routes.merge(blob_routes).merge(import::routes(state))
 }
 
 /// The HTTP method the lexicons give `nsid` (`GET` for queries, `POST` for procedures).
