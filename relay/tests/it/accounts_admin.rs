@@ -8,32 +8,19 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{Method, Request};
-use base64::Engine as _;
 use identity::{Operation, PlcFields};
 use serde_json::{Value, json};
 use syntax::{Did, Handle};
 
 use crate::common::{Reply, Server, TestRelay, send};
-use crate::pds_flow::{get, ok, post};
+use crate::pds_flow::{basic_auth, call_authorized, get, ok, post};
 
 const ADMIN_PW: &str = "admin-secret-pw";
 const CREATE_ACCOUNT: &str = "com.atproto.server.createAccount";
 
 /// An admin (HTTP Basic) XRPC call.
 async fn admin(relay: &TestRelay, method: Method, pq: &str, body: Option<Value>) -> Reply {
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PW}"));
-    let mut b = Request::builder()
-        .method(method)
-        .uri(format!("/xrpc/{pq}"))
-        .header("authorization", format!("Basic {basic}"));
-    let body = match body {
-        Some(j) => {
-            b = b.header("content-type", "application/json");
-            Body::from(j.to_string())
-        }
-        None => Body::empty(),
-    };
-    send(&relay.app, b.body(body).unwrap()).await
+    call_authorized(relay, method, pq, Some(basic_auth("admin", ADMIN_PW)), body).await
 }
 
 /// `createAccount` with optional invite code / DID / bearer token.
@@ -571,8 +558,13 @@ async fn byo_plc_did_refusals_then_migration_activation() {
     assert_eq!(status["validDid"], false);
     let session = ok(get(&relay, "com.atproto.server.getSession", Some(&access)).await);
     assert_eq!(session["active"], false);
-    // The same DID twice: refused.
+    // The same token again: its jti was used (checklist #136).
     create(&relay, "mig2.test", None, Some(d), Some(&token))
+        .await
+        .assert_xrpc_error(401, "BadJwt");
+    // The same DID twice with a fresh token: refused.
+    let fresh = service_jwt(&key, &did, &aud, Some(CREATE_ACCOUNT), 60);
+    create(&relay, "mig2.test", None, Some(d), Some(&fresh))
         .await
         .assert_xrpc_error(400, "InvalidRequest");
 

@@ -45,6 +45,15 @@ pub(crate) struct TestRelay {
 impl TestRelay {
     /// Starts a PLC directory and opens a relay on a new data directory; `extra` adds settings.
     pub(crate) async fn start(extra: &[(&str, &str)]) -> TestRelay {
+        TestRelay::start_with(extra, |_| {}).await
+    }
+
+    /// [`TestRelay::start`], with `configure` adjusting the use cases' configuration (after
+    /// the fast test password cost is set).
+    pub(crate) async fn start_with(
+        extra: &[(&str, &str)],
+        configure: impl FnOnce(&mut pds::PdsConfig),
+    ) -> TestRelay {
         let plc = Server::start(relay::plc_directory::router(Arc::new(
             PlcDirectory::in_memory(),
         )))
@@ -56,6 +65,7 @@ impl TestRelay {
         let config = test_config(&dir, &settings);
         let state = AppState::open_with(config, Secrets::ephemeral(), |c| {
             c.password_cost = pds::PasswordCost::InsecureFastForTests;
+            configure(c);
         })
         .await
         .unwrap();

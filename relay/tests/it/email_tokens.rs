@@ -3,48 +3,29 @@
 //! default mailer) or from an in-test SMTP sink (the SMTP adapter, over a real TCP socket).
 //! Covers success and each token error: wrong, reused, expired, for another purpose.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::StatusCode;
-use relay::plc_directory::PlcDirectory;
-use relay::secrets::Secrets;
+use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::common::{Server, TestRelay, temp_dir, test_config};
-use crate::pds_flow::{create_account, get, ok, post};
+use crate::common::{TestRelay, temp_dir};
+use crate::pds_flow::{basic_auth, call_authorized, create_account, get, ok, post};
 
 const PASSWORD: &str = "hunter2-password";
 const ADMIN: &str = "admin-secret";
 
-/// A relay with its own PLC directory; `ttl` overrides the email-token lifetime.
+/// A relay with its own PLC directory and an admin password; `ttl` overrides the email-token
+/// lifetime.
 async fn start(ttl: Option<Duration>, extra: &[(&str, &str)]) -> TestRelay {
-    let plc = Server::start(relay::plc_directory::router(Arc::new(
-        PlcDirectory::in_memory(),
-    )))
-    .await;
-    let dir = temp_dir("email");
-    let plc_url = plc.url();
-    let mut settings = vec![
-        ("RELAY_PLC_URL", plc_url.as_str()),
-        ("RELAY_ADMIN_PASSWORD", ADMIN),
-    ];
+    let mut settings = vec![("RELAY_ADMIN_PASSWORD", ADMIN)];
     settings.extend_from_slice(extra);
-    let config = test_config(&dir, &settings);
-    let state = relay::AppState::open_with(config, Secrets::ephemeral(), |c| {
-        c.password_cost = pds::PasswordCost::InsecureFastForTests;
+    TestRelay::start_with(&settings, |c| {
         if let Some(ttl) = ttl {
             c.email_token_ttl = ttl;
         }
     })
     .await
-    .unwrap();
-    TestRelay {
-        app: relay::app(state.clone()),
-        state,
-        _plc: plc,
-    }
 }
 
 /// The outbox files, oldest first: (file name, content).
@@ -95,14 +76,20 @@ fn last_token(relay: &TestRelay, to: &str) -> String {
 /// Requests the `deleteAccount` token of an account (its email is `<handle>@example.com`) and
 /// reads it from the outbox: for tests elsewhere that delete accounts.
 pub(crate) async fn delete_token(relay: &TestRelay, access: &str, email: &str) -> String {
-    ok(post(
-        relay,
-        "com.atproto.server.requestAccountDelete",
-        Some(access),
-        json!({}),
-    )
-    .await);
-    last_token(relay, email)
+    let nsid = "com.atproto.server.requestAccountDelete";
+    requested_token(relay, nsid, Some(access), json!({}), email).await
+}
+
+/// Calls the request method `nsid` (which must succeed) and reads the code it mailed to `to`.
+async fn requested_token(
+    relay: &TestRelay,
+    nsid: &str,
+    access: Option<&str>,
+    body: Value,
+    to: &str,
+) -> String {
+    ok(post(relay, nsid, access, body).await);
+    last_token(relay, to)
 }
 
 async fn login(relay: &TestRelay, id: &str, password: &str) -> crate::common::Reply {
@@ -115,21 +102,9 @@ async fn login(relay: &TestRelay, id: &str, password: &str) -> crate::common::Re
     .await
 }
 
-fn admin_basic() -> String {
-    use base64::Engine;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN}"))
-    )
-}
-
 async fn admin_post(relay: &TestRelay, nsid: &str, body: Value) -> crate::common::Reply {
-    let request = axum::http::Request::post(format!("/xrpc/{nsid}"))
-        .header("content-type", "application/json")
-        .header("authorization", admin_basic())
-        .body(axum::body::Body::from(body.to_string()))
-        .unwrap();
-    crate::common::send(&relay.app, request).await
+    let authorization = Some(basic_auth("admin", ADMIN));
+    call_authorized(relay, Method::POST, nsid, authorization, Some(body)).await
 }
 
 #[tokio::test]
@@ -213,14 +188,14 @@ async fn confirm_email_sets_email_confirmed_and_tokens_are_single_use() {
 async fn expired_tokens_are_refused() {
     let relay = start(Some(Duration::ZERO), &[]).await;
     let alice = create_account(&relay, "alice.test").await;
-    ok(post(
+    let token = requested_token(
         &relay,
         "com.atproto.server.requestEmailConfirmation",
         Some(&alice.access),
         json!({}),
+        "alice.test@example.com",
     )
-    .await);
-    let token = last_token(&relay, "alice.test@example.com");
+    .await;
     tokio::time::sleep(Duration::from_millis(5)).await;
     post(
         &relay,
@@ -231,14 +206,14 @@ async fn expired_tokens_are_refused() {
     .await
     .assert_xrpc_error(400, "ExpiredToken");
 
-    ok(post(
+    let token = requested_token(
         &relay,
         "com.atproto.server.requestPasswordReset",
         None,
         json!({ "email": "alice.test@example.com" }),
+        "alice.test@example.com",
     )
-    .await);
-    let token = last_token(&relay, "alice.test@example.com");
+    .await;
     tokio::time::sleep(Duration::from_millis(5)).await;
     post(
         &relay,
@@ -254,14 +229,14 @@ async fn expired_tokens_are_refused() {
 async fn tokens_only_work_for_their_purpose() {
     let relay = start(None, &[]).await;
     let alice = create_account(&relay, "alice.test").await;
-    ok(post(
+    let confirm_token = requested_token(
         &relay,
         "com.atproto.server.requestEmailConfirmation",
         Some(&alice.access),
         json!({}),
+        "alice.test@example.com",
     )
-    .await);
-    let confirm_token = last_token(&relay, "alice.test@example.com");
+    .await;
     // A confirm_email code does not reset a password, delete the account or sign PLC ops.
     post(
         &relay,
@@ -326,14 +301,14 @@ async fn password_reset_sets_the_password_and_revokes_sessions() {
     .await);
     assert!(outbox(&relay).is_empty());
 
-    ok(post(
+    let token = requested_token(
         &relay,
         "com.atproto.server.requestPasswordReset",
         None,
         json!({ "email": "ALICE.TEST@example.com" }),
+        "alice.test@example.com",
     )
-    .await);
-    let token = last_token(&relay, "alice.test@example.com");
+    .await;
     post(
         &relay,
         "com.atproto.server.resetPassword",
@@ -415,14 +390,14 @@ async fn update_email_needs_a_token_once_confirmed() {
     .await);
 
     // Confirm the new address.
-    ok(post(
+    let token = requested_token(
         &relay,
         "com.atproto.server.requestEmailConfirmation",
         Some(&alice.access),
         json!({}),
+        "alice2@example.com",
     )
-    .await);
-    let token = last_token(&relay, "alice2@example.com");
+    .await;
     ok(post(
         &relay,
         "com.atproto.server.confirmEmail",
@@ -560,14 +535,14 @@ async fn plc_operation_sign_and_submit() {
     )
     .await
     .assert_xrpc_error(400, "InvalidRequest");
-    ok(post(
+    let token = requested_token(
         &relay,
         "com.atproto.identity.requestPlcOperationSignature",
         Some(&alice.access),
         json!({}),
+        "alice.test@example.com",
     )
-    .await);
-    let token = last_token(&relay, "alice.test@example.com");
+    .await;
     post(
         &relay,
         "com.atproto.identity.signPlcOperation",
@@ -628,14 +603,14 @@ async fn plc_operation_sign_and_submit() {
 
     // An operation that drops this server's rotation key is signed (the caller asked) but
     // refused on submit, as the reference does.
-    ok(post(
+    let token = requested_token(
         &relay,
         "com.atproto.identity.requestPlcOperationSignature",
         Some(&alice.access),
         json!({}),
+        "alice.test@example.com",
     )
-    .await);
-    let token = last_token(&relay, "alice.test@example.com");
+    .await;
     let other = crypto::Keypair::generate(crypto::Curve::K256)
         .public_key()
         .to_did_key();

@@ -17,11 +17,23 @@ pub(crate) async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> Reply {
+    let authorization = token.map(|token| format!("Bearer {token}"));
+    call_authorized(relay, method, path_and_query, authorization, body).await
+}
+
+/// [`call`] with any `authorization` header value (or none).
+pub(crate) async fn call_authorized(
+    relay: &TestRelay,
+    method: Method,
+    path_and_query: &str,
+    authorization: Option<String>,
+    body: Option<Value>,
+) -> Reply {
     let mut builder = Request::builder()
         .method(method)
         .uri(format!("/xrpc/{path_and_query}"));
-    if let Some(token) = token {
-        builder = builder.header("authorization", format!("Bearer {token}"));
+    if let Some(authorization) = authorization {
+        builder = builder.header("authorization", authorization);
     }
     let body = match body {
         Some(json) => {
@@ -39,6 +51,14 @@ pub(crate) async fn get(relay: &TestRelay, pq: &str, token: Option<&str>) -> Rep
 
 pub(crate) async fn post(relay: &TestRelay, nsid: &str, token: Option<&str>, body: Value) -> Reply {
     call(relay, Method::POST, nsid, token, Some(body)).await
+}
+
+/// An HTTP Basic `authorization` header value.
+pub(crate) fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {credentials}")
 }
 
 pub(crate) fn ok(reply: Reply) -> Value {
@@ -816,7 +836,6 @@ async fn bad_requests_table() {
 #[tokio::test]
 async fn admin_takedown_needs_basic_auth() {
     // checklist #103, #132
-    use base64::Engine as _;
     let relay = TestRelay::start(&[("RELAY_ADMIN_PASSWORD", "admin-secret")]).await;
     let dave = create_account(&relay, "dave.test").await;
     let body = json!({
@@ -824,39 +843,24 @@ async fn admin_takedown_needs_basic_auth() {
         "takedown": { "applied": true, "ref": "case-1" }
     });
     let admin_call = |authorization: Option<String>, body: Value| {
-        let mut builder = Request::post("/xrpc/com.atproto.admin.updateSubjectStatus")
-            .header("content-type", "application/json");
-        if let Some(a) = authorization {
-            builder = builder.header("authorization", a);
-        }
-        builder.body(Body::from(body.to_string())).unwrap()
-    };
-    let basic = |user_pass: &str| {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(user_pass)
+        call_authorized(
+            &relay,
+            Method::POST,
+            "com.atproto.admin.updateSubjectStatus",
+            authorization,
+            Some(body),
         )
     };
-    send(&relay.app, admin_call(None, body.clone()))
+    admin_call(None, body.clone())
         .await
         .assert_xrpc_error(401, "AuthMissing");
-    send(
-        &relay.app,
-        admin_call(Some(basic("admin:wrong")), body.clone()),
-    )
-    .await
-    .assert_xrpc_error(401, "AuthenticationRequired");
-    send(
-        &relay.app,
-        admin_call(Some(format!("Bearer {}", dave.access)), body.clone()),
-    )
-    .await
-    .assert_xrpc_error(401, "AuthenticationRequired");
-    let out = ok(send(
-        &relay.app,
-        admin_call(Some(basic("admin:admin-secret")), body),
-    )
-    .await);
+    admin_call(Some(basic_auth("admin", "wrong")), body.clone())
+        .await
+        .assert_xrpc_error(401, "AuthenticationRequired");
+    admin_call(Some(format!("Bearer {}", dave.access)), body.clone())
+        .await
+        .assert_xrpc_error(401, "AuthenticationRequired");
+    let out = ok(admin_call(Some(basic_auth("admin", "admin-secret")), body).await);
     assert_eq!(out["takedown"]["ref"], "case-1");
 
     let status = ok(get(
@@ -880,11 +884,7 @@ async fn admin_takedown_needs_basic_auth() {
         "subject": { "$type": "com.atproto.admin.defs#repoRef", "did": dave.did },
         "takedown": { "applied": false }
     });
-    ok(send(
-        &relay.app,
-        admin_call(Some(basic("admin:admin-secret")), restore),
-    )
-    .await);
+    ok(admin_call(Some(basic_auth("admin", "admin-secret")), restore).await);
     let status = ok(get(
         &relay,
         &format!("com.atproto.sync.getRepoStatus?did={}", dave.did),
