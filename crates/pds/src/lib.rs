@@ -306,6 +306,7 @@ pub struct Pds {
     clock: TidClock,
     cache: repo_cache::RepoCache,
     new_events: tokio::sync::watch::Sender<Seq>,
+    service_jwts: service_auth::ReplayCache,
 }
 
 impl std::fmt::Debug for Pds {
@@ -328,9 +329,20 @@ impl Pds {
             clock: TidClock::new(),
             cache,
             new_events: tokio::sync::watch::channel(0).0,
+            service_jwts: service_auth::ReplayCache::default(),
             config,
             deps,
         }
+    }
+
+    /// Accepts a verified inbound service JWT once: a second use of its `jti` before it
+    /// expires is [`service_auth::ServiceAuthError::Replayed`] (checklist #136).
+    pub fn accept_service_jwt(
+        &self,
+        token: &service_auth::VerifiedServiceJwt,
+        now_secs: i64,
+    ) -> std::result::Result<(), service_auth::ServiceAuthError> {
+        self.service_jwts.accept(token, now_secs)
     }
 
     /// The configuration.

@@ -52,6 +52,9 @@ pub enum ServiceAuthError {
     /// The signature does not verify with the issuer's key.
     #[error("jwt signature does not match jwt issuer")]
     BadSignature,
+    /// A token with this `jti` was already accepted (checklist #136).
+    #[error("jwt has already been used")]
+    Replayed,
 }
 
 fn lxm_message(got: Option<&str>, expected: &str) -> String {
@@ -74,6 +77,7 @@ impl ServiceAuthError {
             ServiceAuthError::BadIss => "BadJwtIss",
             ServiceAuthError::UnresolvableIss(_) => "AuthenticationRequired",
             ServiceAuthError::BadSignature => "BadJwtSignature",
+            ServiceAuthError::Replayed => "BadJwt",
         }
     }
 }
@@ -92,6 +96,8 @@ struct Claims {
     exp: f64,
     #[serde(default)]
     lxm: Option<String>,
+    #[serde(default)]
+    jti: Option<String>,
 }
 
 /// What a verified service JWT says.
@@ -105,6 +111,10 @@ pub struct VerifiedServiceJwt {
     pub aud: String,
     /// The method the token is bound to.
     pub lxm: Option<String>,
+    /// The token's unique id, if it has one (the reference's tokens do).
+    pub jti: Option<String>,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, ServiceAuthError> {
@@ -167,12 +177,52 @@ where
     if claims.aud != aud {
         return Err(ServiceAuthError::BadAudience);
     }
+    #[allow(clippy::cast_possible_truncation)] // a finite exp in seconds fits an i64
+    let exp = claims.exp.ceil() as i64;
     Ok(VerifiedServiceJwt {
         iss: did,
         service,
         aud: claims.aud,
         lxm: claims.lxm,
+        jti: claims.jti,
+        exp,
     })
+}
+
+/// Most `jti`s remembered at once; past it, a token is refused until older ones expire (a
+/// flood of distinct valid tokens needs the issuer's key, so this only bounds memory).
+const MAX_REMEMBERED: usize = 100_000;
+
+/// The `jti`s of accepted service JWTs until they expire, so a token is accepted once
+/// (checklist #136). Tokens without a `jti` cannot be tracked and are accepted as they are.
+#[derive(Debug, Default)]
+pub struct ReplayCache {
+    seen: std::sync::Mutex<std::collections::HashMap<(Did, String), i64>>,
+}
+
+impl ReplayCache {
+    /// Records `token`'s `jti` at `now` (seconds); [`ServiceAuthError::Replayed`] if it was
+    /// already accepted and has not expired.
+    pub fn accept(&self, token: &VerifiedServiceJwt, now: i64) -> Result<(), ServiceAuthError> {
+        let Some(jti) = token.jti.as_ref() else {
+            return Ok(());
+        };
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= MAX_REMEMBERED {
+            seen.retain(|_, exp| *exp >= now);
+            if seen.len() >= MAX_REMEMBERED {
+                return Err(ServiceAuthError::Replayed);
+            }
+        }
+        let key = (token.iss.clone(), jti.clone());
+        match seen.get(&key) {
+            Some(exp) if *exp >= now => Err(ServiceAuthError::Replayed),
+            _ => {
+                seen.insert(key, token.exp);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// A service JWT signed by `key` (tests and tools: what another PDS's `getServiceAuth` would
@@ -205,6 +255,27 @@ mod tests {
     ) -> Result<VerifiedServiceJwt, ServiceAuthError> {
         let pk = key.public_key();
         verify_service_jwt(token, AUD, LXM, 1_000, |_, _| async move { Ok(pk) }).await
+    }
+
+    #[tokio::test]
+    async fn a_jti_is_accepted_once_until_it_expires() {
+        let key = crypto::Keypair::generate(crypto::Curve::K256);
+        let token = sign_service_jwt(&key, &did(), AUD, Some(LXM), 900, 1_060);
+        let v = run(&token, &key).await.unwrap();
+        assert!(v.jti.is_some(), "our tokens carry a jti");
+        let cache = ReplayCache::default();
+        cache.accept(&v, 1_000).unwrap();
+        assert_eq!(cache.accept(&v, 1_001), Err(ServiceAuthError::Replayed));
+        assert_eq!(ServiceAuthError::Replayed.name(), "BadJwt");
+        let other = run(&sign_service_jwt(&key, &did(), AUD, Some(LXM), 900, 1_060), &key)
+            .await
+            .unwrap();
+        cache.accept(&other, 1_001).unwrap();
+        // Once expired the entry no longer matters (the token itself is refused as expired).
+        cache.accept(&v, 1_061).unwrap();
+        let no_jti = VerifiedServiceJwt { jti: None, ..v };
+        cache.accept(&no_jti, 1_000).unwrap();
+        cache.accept(&no_jti, 1_000).unwrap();
     }
 
     #[tokio::test]

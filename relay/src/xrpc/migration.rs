@@ -121,5 +121,9 @@ pub(crate) async fn verify_byo_did_auth(
     if verified.iss != *did || verified.service.is_some() {
         return Err(missing());
     }
+    state
+        .pds()
+        .accept_service_jwt(&verified, now)
+        .map_err(|e| auth_error(&e))?;
     Ok(verified)
 }
