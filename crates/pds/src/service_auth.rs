@@ -267,9 +267,12 @@ mod tests {
         cache.accept(&v, 1_000).unwrap();
         assert_eq!(cache.accept(&v, 1_001), Err(ServiceAuthError::Replayed));
         assert_eq!(ServiceAuthError::Replayed.name(), "BadJwt");
-        let other = run(&sign_service_jwt(&key, &did(), AUD, Some(LXM), 900, 1_060), &key)
-            .await
-            .unwrap();
+        let other = run(
+            &sign_service_jwt(&key, &did(), AUD, Some(LXM), 900, 1_060),
+            &key,
+        )
+        .await
+        .unwrap();
         cache.accept(&other, 1_001).unwrap();
         // Once expired the entry no longer matters (the token itself is refused as expired).
         cache.accept(&v, 1_061).unwrap();
