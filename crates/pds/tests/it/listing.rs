@@ -2,7 +2,7 @@
 //! every non-empty page carries a cursor (the last rkey / DID), the last one included; the
 //! empty page after it carries none.
 
-use crate::harness::{create_account, nsid, post, test_pds};
+use crate::harness::{create_account, create_post, nsid, test_pds};
 
 #[tokio::test]
 async fn checklist_128_list_records_cursor_on_every_non_empty_page() {
@@ -10,16 +10,7 @@ async fn checklist_128_list_records_cursor_on_every_non_empty_page() {
     let alice = create_account(&t, "alice").await;
     let posts = nsid("app.bsky.feed.post");
     for i in 0..5 {
-        t.pds
-            .create_record(
-                &alice.auth,
-                alice.repo(),
-                posts.clone(),
-                None,
-                post(&format!("p{i}")),
-                None,
-                None,
-            )
+        create_post(&t.pds, &alice, &format!("p{i}"))
             .await
             .expect("create");
     }

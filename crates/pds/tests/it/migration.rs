@@ -2,17 +2,36 @@
 //! blobs listed until uploaded, status counts (checklist #99, #100).
 
 use bytes::Bytes;
-use pds::{CreateAccount, ErrorKind};
+use pds::{AuthContext, CreateAccount, ErrorKind};
 use repo::repo::{VerifyOptions, verify_car};
+use syntax::Did;
 
 use std::sync::Arc;
 
 use crate::harness::{
-    create_account, create_post, expect_kind, json_value, nsid, post, rkey, test_pds,
+    TestPds, create_account, create_post, expect_kind, json_value, nsid, post, rkey, test_pds,
     test_pds_with_plc,
 };
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRmigrating-image";
+
+/// Creates `alice.test` on `new` with an existing DID (bring-your-own DID, as when migrating);
+/// the account starts deactivated. Returns its session.
+async fn byo_account(new: &TestPds, did: &Did) -> AuthContext {
+    let created = new
+        .pds
+        .create_account(CreateAccount {
+            handle: "alice.test".to_owned(),
+            password: Some("password".to_owned()),
+            did: Some(did.clone()),
+            ..CreateAccount::default()
+        })
+        .await
+        .expect("byo did");
+    new.pds
+        .verify_access_token(&created.access_jwt)
+        .expect("token")
+}
 
 #[tokio::test]
 async fn import_repo_then_upload_missing_blobs() {
@@ -58,20 +77,7 @@ async fn import_repo_then_upload_missing_blobs() {
 
     // The new PDS: same DID, deactivated, then import.
     let new = test_pds_with_plc(plc.clone()).await;
-    let created = new
-        .pds
-        .create_account(CreateAccount {
-            handle: "alice.test".to_owned(),
-            password: Some("password".to_owned()),
-            did: Some(alice.did.clone()),
-            ..CreateAccount::default()
-        })
-        .await
-        .expect("byo did");
-    let auth = new
-        .pds
-        .verify_access_token(&created.access_jwt)
-        .expect("token");
+    let auth = byo_account(&new, &alice.did).await;
     let commit = new
         .pds
         .import_repo(&auth, Bytes::from(car))
@@ -256,20 +262,7 @@ async fn submit_plc_operation_moves_the_did_here() {
     let old = test_pds_with_plc(plc.clone()).await;
     let new = test_pds_with_plc(plc.clone()).await;
     let alice = create_account(&old, "alice").await;
-    let created = new
-        .pds
-        .create_account(CreateAccount {
-            handle: "alice.test".to_owned(),
-            password: Some("password".to_owned()),
-            did: Some(alice.did.clone()),
-            ..CreateAccount::default()
-        })
-        .await
-        .expect("byo did");
-    let auth = new
-        .pds
-        .verify_access_token(&created.access_jwt)
-        .expect("token");
+    let auth = byo_account(&new, &alice.did).await;
     let creds = new
         .pds
         .recommended_did_credentials(&auth)

@@ -19,17 +19,7 @@ async fn write_list_and_export_verifies() {
     let posts = nsid("app.bsky.feed.post");
     let mut uris = Vec::new();
     for i in 0..7 {
-        let r = t
-            .pds
-            .create_record(
-                &alice.auth,
-                alice.repo(),
-                posts.clone(),
-                None,
-                post(&format!("post {i}")),
-                None,
-                None,
-            )
+        let r = create_post(&t.pds, &alice, &format!("post {i}"))
             .await
             .expect("create");
         assert_eq!(r.validation_status, Some(ValidationStatus::Valid));
