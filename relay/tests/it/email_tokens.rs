@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::common::{TestRelay, temp_dir};
-use crate::pds_flow::{basic_auth, call_authorized, create_account, get, ok, post};
+use crate::pds_flow::{basic_auth, call_authorized, create_account, get, ok, post, repo_status};
 
 const PASSWORD: &str = "hunter2-password";
 const ADMIN: &str = "admin-secret";
@@ -484,13 +484,9 @@ async fn delete_account_needs_password_and_token() {
         body(PASSWORD, &token),
     )
     .await);
-    get(
-        &relay,
-        &format!("com.atproto.sync.getRepoStatus?did={}", alice.did),
-        None,
-    )
-    .await
-    .assert_xrpc_error(400, "RepoNotFound");
+    repo_status(&relay, &alice.did)
+        .await
+        .assert_xrpc_error(400, "RepoNotFound");
 }
 
 #[tokio::test]

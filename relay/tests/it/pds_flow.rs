@@ -61,6 +61,16 @@ pub(crate) fn basic_auth(user: &str, password: &str) -> String {
     format!("Basic {credentials}")
 }
 
+/// `com.atproto.sync.getRepoStatus` of `did`, without a token.
+pub(crate) async fn repo_status(relay: &TestRelay, did: &str) -> Reply {
+    get(
+        relay,
+        &format!("com.atproto.sync.getRepoStatus?did={did}"),
+        None,
+    )
+    .await
+}
+
 pub(crate) fn ok(reply: Reply) -> Value {
     assert!(
         reply.status.is_success(),
@@ -359,12 +369,7 @@ async fn account_session_and_identity_flow() {
         json!({}),
     )
     .await);
-    let status = ok(get(
-        &relay,
-        &format!("com.atproto.sync.getRepoStatus?did={}", alice.did),
-        None,
-    )
-    .await);
+    let status = ok(repo_status(&relay, &alice.did).await);
     assert_eq!(status["active"], false);
     assert_eq!(status["status"], "deactivated");
     get(
@@ -388,12 +393,7 @@ async fn account_session_and_identity_flow() {
         None,
     )
     .await);
-    let status = ok(get(
-        &relay,
-        &format!("com.atproto.sync.getRepoStatus?did={}", alice.did),
-        None,
-    )
-    .await);
+    let status = ok(repo_status(&relay, &alice.did).await);
     assert_eq!(status["active"], true);
     assert!(status["rev"].is_string());
 
@@ -415,13 +415,9 @@ async fn account_session_and_identity_flow() {
         json!({ "did": alice.did, "password": "hunter2-password", "token": token }),
     )
     .await);
-    get(
-        &relay,
-        &format!("com.atproto.sync.getRepoStatus?did={}", alice.did),
-        None,
-    )
-    .await
-    .assert_xrpc_error(400, "RepoNotFound");
+    repo_status(&relay, &alice.did)
+        .await
+        .assert_xrpc_error(400, "RepoNotFound");
 }
 
 #[tokio::test]
@@ -863,12 +859,7 @@ async fn admin_takedown_needs_basic_auth() {
     let out = ok(admin_call(Some(basic_auth("admin", "admin-secret")), body).await);
     assert_eq!(out["takedown"]["ref"], "case-1");
 
-    let status = ok(get(
-        &relay,
-        &format!("com.atproto.sync.getRepoStatus?did={}", dave.did),
-        None,
-    )
-    .await);
+    let status = ok(repo_status(&relay, &dave.did).await);
     assert_eq!(status["active"], false);
     assert_eq!(status["status"], "takendown");
     get(
@@ -885,11 +876,6 @@ async fn admin_takedown_needs_basic_auth() {
         "takedown": { "applied": false }
     });
     ok(admin_call(Some(basic_auth("admin", "admin-secret")), restore).await);
-    let status = ok(get(
-        &relay,
-        &format!("com.atproto.sync.getRepoStatus?did={}", dave.did),
-        None,
-    )
-    .await);
+    let status = ok(repo_status(&relay, &dave.did).await);
     assert_eq!(status["active"], true);
 }
