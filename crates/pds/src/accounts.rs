@@ -584,9 +584,8 @@ impl Pds {
     ) -> Result<()> {
         auth.require_full_access()?;
         let row = self.account_row(&auth.did).await?;
-        if row.deactivated_at.is_none() {
-            return Ok(());
-        }
+        // An already active account is checked and announced again too, as the reference
+        // does: clients use it to make relays re-read the identity and the repo state.
         self.assert_did_doc_for_service(&auth.did, web_doc).await?;
         let now = now_ms();
         let status = if row.takedown_ref.is_some() {

@@ -3,6 +3,7 @@
 //! in-memory PLC directory.
 
 mod accounts;
+mod activation;
 mod bad_input;
 mod blobs;
 mod conformance_gaps;
