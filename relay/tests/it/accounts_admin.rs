@@ -45,6 +45,18 @@ async fn create(
     post(relay, CREATE_ACCOUNT, token, body).await
 }
 
+/// `com.atproto.server.activateAccount` with the account's access token.
+async fn activate(relay: &TestRelay, access: &str) -> Reply {
+    let nsid = "com.atproto.server.activateAccount";
+    post(relay, nsid, Some(access), json!({})).await
+}
+
+/// `com.atproto.identity.getRecommendedDidCredentials` with the account's access token.
+async fn recommended_credentials(relay: &TestRelay, access: &str) -> Reply {
+    let nsid = "com.atproto.identity.getRecommendedDidCredentials";
+    get(relay, nsid, Some(access)).await
+}
+
 fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -569,30 +581,14 @@ async fn byo_plc_did_refusals_then_migration_activation() {
         .assert_xrpc_error(400, "InvalidRequest");
 
     // activateAccount refuses while the DID document names the old PDS and key.
-    let msg = post(
-        &relay,
-        "com.atproto.server.activateAccount",
-        Some(&access),
-        json!({}),
-    )
-    .await
-    .assert_xrpc_error(400, "InvalidRequest");
+    let msg = activate(&relay, &access)
+        .await
+        .assert_xrpc_error(400, "InvalidRequest");
     assert!(msg.contains("rotation key"), "{msg}");
 
-    let creds = ok(get(
-        &relay,
-        "com.atproto.identity.getRecommendedDidCredentials",
-        Some(&access),
-    )
-    .await);
+    let creds = ok(recommended_credentials(&relay, &access).await);
     plc_update_to_recommended(&relay, &did, &key, &creds).await;
-    ok(post(
-        &relay,
-        "com.atproto.server.activateAccount",
-        Some(&access),
-        json!({}),
-    )
-    .await);
+    ok(activate(&relay, &access).await);
     let status = ok(get(
         &relay,
         "com.atproto.server.checkAccountStatus",
@@ -637,12 +633,7 @@ async fn reserved_signing_key_is_used_by_byo_create_account() {
     assert_eq!(reserved["signingKey"], again["signingKey"]);
     let token = service_jwt(&key, &did, &aud, Some(CREATE_ACCOUNT), 60);
     let created = ok(create(&relay, "rsv.test", None, Some(did.as_str()), Some(&token)).await);
-    let creds = ok(get(
-        &relay,
-        "com.atproto.identity.getRecommendedDidCredentials",
-        Some(created["accessJwt"].as_str().unwrap()),
-    )
-    .await);
+    let creds = ok(recommended_credentials(&relay, created["accessJwt"].as_str().unwrap()).await);
     assert_eq!(
         creds["verificationMethods"]["atproto"],
         reserved["signingKey"]
@@ -717,23 +708,13 @@ async fn byo_did_web_account_through_the_ssrf_guarded_client() {
     let token = service_jwt(&key, &did, &aud, Some(CREATE_ACCOUNT), 60);
     let created = ok(create(&relay, "web.test", None, Some(did.as_str()), Some(&token)).await);
     let access = created["accessJwt"].as_str().unwrap().to_owned();
-    let msg = post(
-        &relay,
-        "com.atproto.server.activateAccount",
-        Some(&access),
-        json!({}),
-    )
-    .await
-    .assert_xrpc_error(400, "InvalidRequest");
+    let msg = activate(&relay, &access)
+        .await
+        .assert_xrpc_error(400, "InvalidRequest");
     assert!(msg.contains("service endpoint"), "{msg}");
 
     // The owner updates the hosted document to the recommended credentials.
-    let creds = ok(get(
-        &relay,
-        "com.atproto.identity.getRecommendedDidCredentials",
-        Some(&access),
-    )
-    .await);
+    let creds = ok(recommended_credentials(&relay, &access).await);
     let new_key =
         crypto::PublicKey::from_did_key(creds["verificationMethods"]["atproto"].as_str().unwrap())
             .unwrap();
@@ -741,13 +722,7 @@ async fn byo_did_web_account_through_the_ssrf_guarded_client() {
         .as_str()
         .unwrap();
     *doc.lock().unwrap() = web_doc(did.as_str(), &new_key, endpoint);
-    ok(post(
-        &relay,
-        "com.atproto.server.activateAccount",
-        Some(&access),
-        json!({}),
-    )
-    .await);
+    ok(activate(&relay, &access).await);
     let session = ok(get(&relay, "com.atproto.server.getSession", Some(&access)).await);
     assert_eq!(session["active"], true);
 }
@@ -841,30 +816,14 @@ async fn account_migration_between_two_relays() {
     .await);
 
     // 3. Identity: not yet; then the PLC update the old server's rotation key signs.
-    post(
-        &new,
-        "com.atproto.server.activateAccount",
-        Some(&new_access),
-        json!({}),
-    )
-    .await
-    .assert_xrpc_error(400, "InvalidRequest");
-    let creds = ok(get(
-        &new,
-        "com.atproto.identity.getRecommendedDidCredentials",
-        Some(&new_access),
-    )
-    .await);
+    activate(&new, &new_access)
+        .await
+        .assert_xrpc_error(400, "InvalidRequest");
+    let creds = ok(recommended_credentials(&new, &new_access).await);
     plc_update_to_recommended(&new, &did, &old.state.secrets().plc_rotation_key, &creds).await;
 
     // 4. Switch over.
-    ok(post(
-        &new,
-        "com.atproto.server.activateAccount",
-        Some(&new_access),
-        json!({}),
-    )
-    .await);
+    ok(activate(&new, &new_access).await);
     ok(post(
         &old,
         "com.atproto.server.deactivateAccount",
