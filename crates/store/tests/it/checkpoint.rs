@@ -28,26 +28,20 @@ async fn append(store: &SqliteStore, n: usize) {
 }
 
 #[tokio::test]
-async fn the_wal_is_checkpointed_in_the_background_and_truncated_on_close() {
+async fn close_truncates_the_wal_and_keeps_every_write() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("pds.sqlite");
     let store = SqliteStore::open(&path).await.expect("open");
     append(&store, 3000).await;
     let grown = wal_len(&path);
     assert!(grown > 0, "the writes went through the WAL");
-    // The task checkpoints within a few of its intervals (500 ms); once the WAL is fully
-    // copied back, the next write restarts it from the beginning, so it stops growing.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    append(&store, 3000).await;
-    let after = wal_len(&path);
-    assert!(
-        after <= grown,
-        "the WAL restarted after a background checkpoint ({grown} then {after} bytes)"
-    );
+    // (Whether the WAL restarts while writes go on is the next test's subject.)
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    append(&store, 1500).await;
     store.close().await;
     assert_eq!(wal_len(&path), 0, "close truncates the WAL");
     let store = SqliteStore::open(&path).await.expect("reopen");
-    assert_eq!(store.latest_seq().await.expect("latest"), Some(6000));
+    assert_eq!(store.latest_seq().await.expect("latest"), Some(4500));
     store.close().await;
 }
 
@@ -90,10 +84,12 @@ async fn the_wal_stays_bounded_under_continuous_writes() {
         largest >> 20
     );
     // This loop appends tens of MiB per second, far beyond a PDS's write rate, so the WAL
-    // reaches what it appends during one checkpoint cycle; what matters is that it restarts
-    // instead of absorbing every write (the file would then exceed TOTAL).
+    // reaches what it appends during a few checkpoint cycles (more on a loaded machine, where
+    // the checkpointer gets less time); what matters is that it restarts instead of absorbing
+    // every write: a WAL that never restarts ends above TOTAL (each 32 KiB event takes nine
+    // pages with their frame headers).
     assert!(
-        largest < (TOTAL * 3 / 4) as u64,
+        largest < TOTAL as u64,
         "WAL grew to {largest} bytes while {written} bytes were written"
     );
     store.close().await;
