@@ -5,8 +5,8 @@
 //! JWT `typ: refresh+jwt`; each verifier accepts only its own type, so one can never be used as
 //! the other. Both carry `sub` (the DID), `aud` (this service's DID), `iat`, `exp`, `scope`
 //! (`com.atproto.access`, `com.atproto.appPass`, `com.atproto.appPassPrivileged` or
-//! `com.atproto.refresh`) and, for refresh tokens, `jti` (the stored token id that makes them
-//! single-use and revocable).
+//! `com.atproto.refresh`) and `jti`: for refresh tokens the stored token id that makes them
+//! single-use and revocable, for access tokens a random id that makes each one unique.
 //!
 //! Service tokens (checklist #134): header `{typ: JWT, alg}`, body `{iss, aud, exp, iat, lxm?,
 //! jti}`, signature = low-S compact ECDSA over `header.body`, base64url without padding.
@@ -168,7 +168,9 @@ impl SessionTokens {
                 aud: self.service_did.as_str().to_owned(),
                 iat: now,
                 exp: now + ttl,
-                jti: None,
+                // A random id makes every access token unique, even two issued for one
+                // account in the same second (clients compare tokens after a refresh).
+                jti: Some(crate::secrets::random_hex(16)),
             },
         )
     }

@@ -123,3 +123,13 @@ fn service_jwt_verifies_with_account_key() {
         .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
         .expect("signature verifies");
 }
+
+#[test]
+fn two_access_tokens_issued_in_the_same_second_differ() {
+    let t = tokens();
+    let a = t.access(&alice(), AccessScope::Full, 100, 60);
+    let b = t.access(&alice(), AccessScope::Full, 100, 60);
+    assert_ne!(a, b);
+    assert!(t.verify(&a, TokenType::Access, 120).is_ok());
+    assert!(t.verify(&b, TokenType::Access, 120).is_ok());
+}
