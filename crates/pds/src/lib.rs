@@ -100,6 +100,7 @@
 mod account_tokens;
 mod accounts;
 mod accounts_admin;
+mod auth_factor;
 mod blobs;
 pub mod error;
 mod events;
@@ -252,6 +253,8 @@ pub struct PdsDeps {
     pub plc: Arc<dyn PlcClient>,
     /// Email tokens and email confirmation.
     pub email_tokens: Arc<dyn ports::EmailTokenStore>,
+    /// The email two-factor switch (checklist #129).
+    pub auth_factors: Arc<dyn ports::AuthFactorStore>,
     /// Outgoing email ([`mailer::NoMailer`] from [`PdsDeps::from_store`]; the server sets its
     /// own).
     pub mailer: Arc<dyn mailer::Mailer>,
@@ -278,6 +281,7 @@ impl PdsDeps {
             + ports::RepoSnapshotStore
             + ports::AccountAdminStore
             + ports::EmailTokenStore
+            + ports::AuthFactorStore
             + 'static,
     {
         PdsDeps {
@@ -288,6 +292,7 @@ impl PdsDeps {
             preferences: store.clone(),
             events: store.clone(),
             email_tokens: store.clone(),
+            auth_factors: store.clone(),
             mailer: Arc::new(mailer::NoMailer),
             snapshots: store,
             blob_store,

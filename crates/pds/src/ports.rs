@@ -26,6 +26,8 @@ mod snapshot;
 pub use snapshot::{RepoSnapshot, RepoSnapshotStore};
 mod email_tokens;
 pub use email_tokens::{EmailTokenRow, EmailTokenStore, TokenPurpose};
+mod auth_factor;
+pub use auth_factor::AuthFactorStore;
 
 use async_trait::async_trait;
 use data_model::Cid;

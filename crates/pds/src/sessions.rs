@@ -59,6 +59,8 @@ pub struct Session {
     pub email: Option<String>,
     /// Whether the email is confirmed (`confirmEmail`).
     pub email_confirmed: bool,
+    /// Whether email two-factor sign-in is on (`emailAuthFactor`, checklist #129).
+    pub email_auth_factor: bool,
     /// Hosting status.
     pub active: bool,
     /// `status` when inactive (`deactivated`, `takendown`).
@@ -118,6 +120,7 @@ fn session_of(row: &AccountRow, access_jwt: String, refresh_jwt: String) -> Sess
         handle: row.handle.clone(),
         email: row.email.clone(),
         email_confirmed: false,
+        email_auth_factor: false,
         active: status.is_active(),
         status: status.status_str(),
         access_jwt,
@@ -183,9 +186,25 @@ impl Pds {
         }
     }
 
+    /// `com.atproto.server.createSession` without a sign-in code: see
+    /// [`Pds::create_session_with_factor`].
+    pub async fn create_session(&self, identifier: &str, password: &str) -> Result<Session> {
+        self.create_session_with_factor(identifier, password, None)
+            .await
+    }
+
     /// `com.atproto.server.createSession`: `identifier` is a handle, DID or email; `password`
     /// is the account password or an app password (which gives an app-password session).
-    pub async fn create_session(&self, identifier: &str, password: &str) -> Result<Session> {
+    ///
+    /// With email two-factor sign-in on, the account password also needs `auth_factor_token`,
+    /// the code mailed by a first attempt without it (`AuthFactorTokenRequired`); app passwords
+    /// skip the second factor (checklist #129, see `auth_factor.rs`).
+    pub async fn create_session_with_factor(
+        &self,
+        identifier: &str,
+        password: &str,
+        auth_factor_token: Option<&str>,
+    ) -> Result<Session> {
         let row = self
             .account_by_identifier(identifier)
             .await?
@@ -218,6 +237,9 @@ impl Pds {
                 ErrorKind::AccountTakedown,
                 "Account has been taken down",
             ));
+        }
+        if app_name.is_none() {
+            self.second_factor(&row, auth_factor_token).await?;
         }
         let (access, refresh) = self.issue_tokens(&row.did, scope, app_name).await?;
         self.with_email_confirmed(session_of(&row, access, refresh))

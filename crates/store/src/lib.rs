@@ -38,6 +38,7 @@ mod checkpoint;
 pub use checkpoint::CheckpointOptions;
 mod sqlite;
 mod sqlite_account_admin;
+mod sqlite_auth_factor;
 mod sqlite_email;
 mod sqlite_stream;
 

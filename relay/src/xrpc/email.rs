@@ -91,6 +91,8 @@ async fn request_email_update(
 struct UpdateEmailInput {
     email: String,
     token: Option<String>,
+    /// Email two-factor sign-in on/off (checklist #129).
+    email_auth_factor: Option<bool>,
 }
 
 async fn update_email(
@@ -100,7 +102,12 @@ async fn update_email(
 ) -> Result<StatusCode, ApiError> {
     state
         .pds()
-        .update_email(&auth, &input.email, input.token.as_deref())
+        .update_email(
+            &auth,
+            &input.email,
+            input.token.as_deref(),
+            input.email_auth_factor,
+        )
         .await?;
     Ok(StatusCode::OK)
 }

@@ -164,6 +164,7 @@ fn session_json(s: pds::Session) -> Json<Value> {
     out.insert("did".into(), s.did.as_str().into());
     put_opt(&mut out, "email", s.email);
     out.insert("emailConfirmed".into(), s.email_confirmed.into());
+    out.insert("emailAuthFactor".into(), s.email_auth_factor.into());
     out.insert("active".into(), s.active.into());
     put_opt(&mut out, "status", s.status);
     Json(Value::Object(out))
@@ -174,6 +175,8 @@ fn session_json(s: pds::Session) -> Json<Value> {
 struct CreateSessionInput {
     identifier: String,
     password: String,
+    /// The sign-in code mailed when email two-factor sign-in is on (checklist #129).
+    auth_factor_token: Option<String>,
 }
 
 async fn create_session(
@@ -182,7 +185,11 @@ async fn create_session(
 ) -> Result<Json<Value>, ApiError> {
     let session = state
         .pds()
-        .create_session(&input.identifier, &input.password)
+        .create_session_with_factor(
+            &input.identifier,
+            &input.password,
+            input.auth_factor_token.as_deref(),
+        )
         .await?;
     Ok(session_json(session))
 }

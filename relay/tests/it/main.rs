@@ -5,6 +5,7 @@
 mod accounts_admin;
 mod common;
 mod config;
+mod email_2fa;
 mod email_tokens;
 mod firehose;
 mod http_basics;

@@ -1,6 +1,7 @@
 //! Email tokens and email confirmation as a storage port ([`EmailTokenStore`]): the one-time
-//! codes mailed for email confirmation, email update, password reset, account deletion and PLC
-//! operations (at most one per account and purpose), and the account's `email_confirmed_at`.
+//! codes mailed for email confirmation, email update, password reset, account deletion, PLC
+//! operations and two-factor sign-in (at most one per account and purpose), and the account's
+//! `email_confirmed_at`.
 //!
 //! Tokens never reach the store in clear: the `pds` crate stores a keyed hash
 //! ([`EmailTokenRow::token_hash`]) and compares it in constant time.
@@ -23,20 +24,23 @@ pub enum TokenPurpose {
     DeleteAccount,
     /// `identity.signPlcOperation`.
     PlcOperation,
+    /// `server.createSession` sign-in code when email two-factor is on (checklist #129).
+    TwoFactor,
 }
 
 impl TokenPurpose {
     /// Every purpose.
-    pub const ALL: [TokenPurpose; 5] = [
+    pub const ALL: [TokenPurpose; 6] = [
         TokenPurpose::ConfirmEmail,
         TokenPurpose::UpdateEmail,
         TokenPurpose::ResetPassword,
         TokenPurpose::DeleteAccount,
         TokenPurpose::PlcOperation,
+        TokenPurpose::TwoFactor,
     ];
 
     /// The stored name (`confirm_email`, `update_email`, `reset_password`, `delete_account`,
-    /// `plc_operation`).
+    /// `plc_operation`, `2fa_code`).
     pub fn as_str(self) -> &'static str {
         match self {
             TokenPurpose::ConfirmEmail => "confirm_email",
@@ -44,6 +48,7 @@ impl TokenPurpose {
             TokenPurpose::ResetPassword => "reset_password",
             TokenPurpose::DeleteAccount => "delete_account",
             TokenPurpose::PlcOperation => "plc_operation",
+            TokenPurpose::TwoFactor => "2fa_code",
         }
     }
 
