@@ -460,13 +460,15 @@ impl RawConfig {
             parse_from_str,
         )?;
         // `rate_limits.enabled` <-> RELAY_RATE_LIMITS_ENABLED (and so on for the two others).
-        let (mut enabled, mut ip_header) = (None, None);
+        let (mut enabled, mut ip_header, mut bypass_key) = (None, None, None);
         env_value(env, "rate_limits_enabled", &mut enabled, parse_bool)?;
         env_value(env, "rate_limits_ip_header", &mut ip_header, parse_string)?;
-        if enabled.is_some() || ip_header.is_some() {
+        env_value(env, "rate_limits_bypass_key", &mut bypass_key, parse_string)?;
+        if enabled.is_some() || ip_header.is_some() || bypass_key.is_some() {
             let raw = self.rate_limits.get_or_insert_with(Default::default);
             raw.enabled = enabled.or(raw.enabled);
             raw.ip_header = ip_header.or(raw.ip_header.take());
+            raw.bypass_key = bypass_key.or(raw.bypass_key.take());
         }
         env_value(
             env,

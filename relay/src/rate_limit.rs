@@ -92,6 +92,10 @@ pub struct RateLimitSettings {
     pub ip_header: Option<HeaderName>,
     /// Client IPs never limited (for example a migration tool's host).
     pub bypass_ips: Vec<IpAddr>,
+    /// A shared secret: requests whose `x-ratelimit-bypass` header equals it are never
+    /// limited, as the reference's `PDS_RATE_LIMIT_BYPASS_KEY` (for trusted tools such as a
+    /// migration service, checklist #179). Compared in constant time, never logged.
+    pub bypass_key: Option<crate::config::Secret>,
     /// Every XRPC call, per IP (reference: 3000 per 5 minutes).
     pub global: Vec<Limit>,
     /// `createSession`, per identifier and IP (30 per 5 minutes, 300 per day).
@@ -123,6 +127,7 @@ impl Default for RateLimitSettings {
             enabled: false,
             ip_header: None,
             bypass_ips: Vec::new(),
+            bypass_key: None,
             global: vec![Limit::new(3000, 5 * MINUTE)],
             create_session: vec![Limit::new(30, 5 * MINUTE), Limit::new(300, DAY)],
             create_account: vec![Limit::new(100, 5 * MINUTE)],
@@ -148,6 +153,8 @@ pub struct RawRateLimits {
     pub ip_header: Option<String>,
     /// See [`RateLimitSettings::bypass_ips`].
     pub bypass_ips: Option<Vec<IpAddr>>,
+    /// See [`RateLimitSettings::bypass_key`].
+    pub bypass_key: Option<String>,
     global: Option<Vec<String>>,
     create_session: Option<Vec<String>>,
     create_account: Option<Vec<String>>,
@@ -182,6 +189,14 @@ impl RawRateLimits {
             enabled: self.enabled.unwrap_or(d.enabled),
             ip_header,
             bypass_ips: self.bypass_ips.unwrap_or_default(),
+            bypass_key: match self.bypass_key {
+                Some(k) if k.trim().is_empty() => None,
+                Some(k) if k.len() < 16 => {
+                    return Err("bypass_key: use at least 16 characters".to_owned());
+                }
+                Some(k) => Some(crate::config::Secret::new(k)),
+                None => None,
+            },
             global: limits(self.global, d.global, "global")?,
             create_session: limits(self.create_session, d.create_session, "create_session")?,
             create_account: limits(self.create_account, d.create_account, "create_account")?,
@@ -544,6 +559,17 @@ fn apply_writes_points(body: &serde_json::Value) -> u32 {
         .max(1)
 }
 
+/// Whether `req` carries the configured bypass key in `x-ratelimit-bypass`.
+fn has_bypass_key(settings: &RateLimitSettings, req: &Request) -> bool {
+    let (Some(key), Some(sent)) = (
+        settings.bypass_key.as_ref(),
+        req.headers().get("x-ratelimit-bypass"),
+    ) else {
+        return false;
+    };
+    crate::auth::constant_time_eq(sent.as_bytes(), key.expose().as_bytes())
+}
+
 /// The middleware (installed by [`crate::server::app`] when limits are enabled).
 pub async fn rate_limit(
     State((app, limits)): State<(AppState, Arc<RateLimits>)>,
@@ -554,7 +580,7 @@ pub async fn rate_limit(
         return next.run(req).await;
     };
     let ip = limits.client_ip(&req);
-    if limits.settings.bypass_ips.contains(&ip) {
+    if limits.settings.bypass_ips.contains(&ip) || has_bypass_key(&limits.settings, &req) {
         return next.run(req).await;
     }
     if limits.requests.fetch_add(1, Ordering::Relaxed) % CLEANUP_EVERY == CLEANUP_EVERY - 1 {

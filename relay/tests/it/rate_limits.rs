@@ -141,6 +141,42 @@ async fn checklist_179_global_limit_per_client_ip_from_trusted_proxy_header() {
 }
 
 #[tokio::test]
+async fn checklist_179_bypass_key_header_skips_the_limits() {
+    let relay = relay_with(
+        "rate_limits.enabled = true\n\
+         rate_limits.global = [\"3/5m\"]\n\
+         rate_limits.bypass_key = \"migration-tool-secret-0123\"",
+    )
+    .await;
+    let req = |key: Option<&str>| {
+        let mut b = Request::get("/xrpc/com.atproto.server.describeServer");
+        if let Some(k) = key {
+            b = b.header("x-ratelimit-bypass", k);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    for _ in 0..3 {
+        assert!(send(&relay.app, req(None)).await.status.is_success());
+    }
+    send(&relay.app, req(None))
+        .await
+        .assert_xrpc_error(429, "RateLimitExceeded");
+    // A wrong key is no key.
+    send(&relay.app, req(Some("migration-tool-secret-0124")))
+        .await
+        .assert_xrpc_error(429, "RateLimitExceeded");
+    for _ in 0..5 {
+        let r = send(&relay.app, req(Some("migration-tool-secret-0123"))).await;
+        assert!(r.status.is_success());
+        assert!(r.headers.get("ratelimit-limit").is_none());
+    }
+    // Too short a key is refused at start-up.
+    let mut raw = relay::rate_limit::RawRateLimits::default();
+    raw.bypass_key = Some("short".to_owned());
+    assert!(raw.build().is_err());
+}
+
+#[tokio::test]
 async fn checklist_179_create_account_limit_per_ip() {
     let relay =
         relay_with("rate_limits.enabled = true\nrate_limits.create_account = [\"2/5m\"]").await;
