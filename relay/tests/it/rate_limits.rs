@@ -333,3 +333,77 @@ async fn describe_server_links_and_contact_from_config() {
     assert_eq!(out["contact"]["email"], "admin@pds.example.com");
     assert!(Config::from_sources(Some("privacy_policy_url = \"ftp://x\""), Vec::new()).is_err());
 }
+
+/// One row of the per-route table: the config key, the method, and whether the limit is per
+/// account (the caller's access token) rather than per IP.
+struct RouteLimit {
+    key: &'static str,
+    method: &'static str,
+    per_account: bool,
+}
+
+#[tokio::test]
+async fn checklist_179_every_route_limit_is_config_driven() {
+    // Each limit set to 1 per 5 minutes: the second call of the route is refused, whatever
+    // the first call's own outcome (the limiter counts attempts, as the reference does).
+    let table = [
+        RouteLimit {
+            key: "delete_account",
+            method: "com.atproto.server.deleteAccount",
+            per_account: false,
+        },
+        RouteLimit {
+            key: "reset_password",
+            method: "com.atproto.server.resetPassword",
+            per_account: false,
+        },
+        RouteLimit {
+            key: "request_password_reset",
+            method: "com.atproto.server.requestPasswordReset",
+            per_account: false,
+        },
+        RouteLimit {
+            key: "upload_blob",
+            method: "com.atproto.repo.uploadBlob",
+            per_account: false,
+        },
+        RouteLimit {
+            key: "update_handle",
+            method: "com.atproto.identity.updateHandle",
+            per_account: true,
+        },
+        RouteLimit {
+            key: "email_requests",
+            method: "com.atproto.server.requestEmailConfirmation",
+            per_account: true,
+        },
+    ];
+    let toml = std::iter::once("rate_limits.enabled = true".to_owned())
+        .chain(
+            table
+                .iter()
+                .map(|r| format!("rate_limits.{} = [\"1/5m\"]", r.key)),
+        )
+        .collect::<Vec<_>>()
+        .join("\n");
+    let relay = relay_with(&toml).await;
+    let alice = create_account(&relay, "alice.test").await;
+    let bob = create_account(&relay, "bob.test").await;
+    for row in &table {
+        let first = post(&relay, row.method, Some(&alice.access), json!({})).await;
+        assert_ne!(first.status.as_u16(), 429, "{}: first call", row.key);
+        post(&relay, row.method, Some(&alice.access), json!({}))
+            .await
+            .assert_xrpc_error(429, "RateLimitExceeded");
+        // Per-account limits leave another account alone; per-IP limits do not (same IP).
+        let other = post(&relay, row.method, Some(&bob.access), json!({})).await;
+        assert_eq!(
+            other.status.as_u16() == 429,
+            !row.per_account,
+            "{}: another account's call",
+            row.key
+        );
+        println!("rate limit {} on {}: 2nd call refused", row.key, row.method);
+    }
+    println!("per-route limits: {} routes", table.len());
+}
