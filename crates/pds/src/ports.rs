@@ -19,6 +19,8 @@
 pub mod testsuite;
 #[cfg(feature = "testsuite")]
 pub mod testsuite_account_admin;
+#[cfg(feature = "testsuite")]
+pub mod testsuite_auth_factor;
 
 mod account_admin;
 pub use account_admin::*;

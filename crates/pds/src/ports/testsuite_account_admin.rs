@@ -35,13 +35,13 @@ pub fn cases<S: AdminStore>() -> Vec<Case<S>> {
     ]
 }
 
-fn did(n: u32) -> Did {
+pub(crate) fn did(n: u32) -> Did {
     format!("did:plc:adminaccount{n:010}")
         .parse()
         .expect("valid did")
 }
 
-async fn make_account<S: AdminStore>(s: &S, n: u32, email: Option<&str>) {
+pub(crate) async fn make_account<S: AdminStore>(s: &S, n: u32, email: Option<&str>) {
     let mut m = BTreeMap::new();
     m.insert("n".to_owned(), Value::String(format!("commit-{n}")));
     let bytes = data_model::cbor::encode(&Value::Map(m));

@@ -2,5 +2,6 @@
 //! [`store::SqliteStore`], each case on a fresh database file in its own temporary directory.
 
 mod account_admin;
+mod auth_factor;
 mod checkpoint;
 mod conformance;
