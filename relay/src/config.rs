@@ -338,6 +338,7 @@ struct RawConfig {
     firehose_retention: Option<String>,
     firehose_buffer_events: Option<usize>,
     firehose_buffer_bytes: Option<usize>,
+    firehose_max_subscribers: Option<usize>,
     crawlers: Option<Vec<String>>,
     email_from: Option<String>,
     smtp_url: Option<String>,
@@ -492,6 +493,12 @@ impl RawConfig {
             env,
             "firehose_buffer_bytes",
             &mut self.firehose_buffer_bytes,
+            parse_from_str,
+        )?;
+        env_value(
+            env,
+            "firehose_max_subscribers",
+            &mut self.firehose_max_subscribers,
             parse_from_str,
         )?;
         env_value(env, "crawlers", &mut self.crawlers, parse_list)?;
@@ -700,6 +707,15 @@ impl RawConfig {
                 "the live buffer limits must be positive".to_owned(),
             ));
         }
+        let max_subscribers = self
+            .firehose_max_subscribers
+            .unwrap_or(defaults.max_subscribers);
+        if max_subscribers == 0 {
+            return Err(invalid(
+                "firehose_max_subscribers",
+                "must be positive".to_owned(),
+            ));
+        }
         let mut crawlers = Vec::new();
         for entry in self.crawlers.iter().flatten() {
             if entry.trim().is_empty() {
@@ -714,6 +730,7 @@ impl RawConfig {
             buffer_events,
             buffer_bytes,
             crawlers,
+            max_subscribers,
             ..defaults
         })
     }

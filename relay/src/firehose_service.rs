@@ -17,10 +17,15 @@ use crate::ssrf::SafeClient;
 pub const DEFAULT_RETENTION: &str = "72h";
 /// Default live buffer, in events (`firehose_buffer_events`).
 pub const DEFAULT_BUFFER_EVENTS: usize = 10_000;
+/// Default cap on concurrent `subscribeRepos` connections (`firehose_max_subscribers`): a
+/// relay-facing PDS has a handful of subscribers; the firehose benchmark holds 1,000 at about
+/// 150 MiB.
+pub const DEFAULT_MAX_SUBSCRIBERS: usize = 5_000;
+
 /// Default live buffer, in bytes (`firehose_buffer_bytes`): 64 MiB.
 pub const DEFAULT_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 
-/// Firehose settings. The first four come from the config file / environment; the timeouts
+/// Firehose settings. The first five come from the config file / environment; the timeouts
 /// are fixed defaults that tests may shorten.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirehoseSettings {
@@ -33,6 +38,9 @@ pub struct FirehoseSettings {
     pub buffer_bytes: usize,
     /// Relay base URLs sent `requestCrawl` (`crawlers`).
     pub crawlers: Vec<String>,
+    /// Most `subscribeRepos` connections at once (`firehose_max_subscribers`); one more is
+    /// refused with 503 before the upgrade (checklist #180).
+    pub max_subscribers: usize,
     /// How often a ping is sent to each subscriber.
     pub ping_interval: Duration,
     /// A subscriber that sends nothing (not even a pong) for this long is disconnected.
@@ -51,6 +59,7 @@ impl Default for FirehoseSettings {
             buffer_events: DEFAULT_BUFFER_EVENTS,
             buffer_bytes: DEFAULT_BUFFER_BYTES,
             crawlers: Vec::new(),
+            max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
             send_timeout: Duration::from_secs(60),

@@ -52,6 +52,8 @@ struct Inner {
     pds: Arc<Pds>,
     firehose: Arc<Firehose>,
     proxy_endpoints: crate::proxy::EndpointCache,
+    /// One permit per open `subscribeRepos` connection (`firehose_max_subscribers`).
+    subscribers: Arc<tokio::sync::Semaphore>,
 }
 
 /// The use cases' configuration derived from the server's configuration and secrets.
@@ -130,8 +132,15 @@ impl AppState {
             pds.subscribe_events(),
             config.firehose.firehose_config(),
         ));
+        let subscribers = Arc::new(tokio::sync::Semaphore::new(
+            config
+                .firehose
+                .max_subscribers
+                .min(tokio::sync::Semaphore::MAX_PERMITS),
+        ));
         AppState {
             inner: Arc::new(Inner {
+                subscribers,
                 config,
                 secrets,
                 http,
@@ -157,6 +166,11 @@ impl AppState {
     /// The PLC directory client.
     pub fn plc(&self) -> &PlcClient {
         &self.inner.plc
+    }
+
+    /// A permit for one more `subscribeRepos` connection, if the cap allows it.
+    pub(crate) fn subscriber_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.inner.subscribers.clone().try_acquire_owned().ok()
     }
 
     /// Resolved proxy service endpoints.

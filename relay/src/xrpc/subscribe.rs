@@ -2,7 +2,9 @@
 //!
 //! The HTTP side: `GET` with `Upgrade: websocket` is upgraded; other methods get
 //! `405 InvalidRequest`, a `GET` without the upgrade `426 InvalidRequest`, and a non-integer
-//! `cursor` `400 InvalidRequest`, all as XRPC JSON (checklist #70).
+//! `cursor` `400 InvalidRequest`, all as XRPC JSON (checklist #70). Past
+//! `firehose_max_subscribers` open connections, a new one gets `503 TooManySubscribers` with
+//! `Retry-After` before any upgrade (#180).
 //!
 //! The WebSocket side: every frame the [`firehose::Subscription`] yields is sent as one binary
 //! message. Cursor errors (`FutureCursor`) and `ConsumerTooSlow` are sent as error frames and
@@ -101,6 +103,16 @@ async fn subscribe_repos(
             .into_response();
         }
     };
+    // A cap on connections (checklist #180): the permit lives as long as the connection.
+    let Some(permit) = state.subscriber_permit() else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TooManySubscribers",
+            "The firehose has as many subscribers as it allows; retry later",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("60"))
+        .into_response();
+    };
     // Bounded per-connection buffers (tungstenite's defaults are 128 KiB each way): clients
     // send next to nothing, and a batch is flushed as soon as it is queued.
     ws.read_buffer_size(READ_BUFFER)
@@ -108,7 +120,10 @@ async fn subscribe_repos(
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "subscribeRepos upgrade failed"))
-        .on_upgrade(move |socket| stream(socket, state, cursor))
+        .on_upgrade(move |socket| async move {
+            stream(socket, state, cursor).await;
+            drop(permit);
+        })
 }
 
 /// Sends one message, bounded by `limit`; `false` if the client is gone or too slow.

@@ -595,6 +595,45 @@ async fn client_frames_are_ignored() {
     server.stop().await;
 }
 
+/// Checklist #180: past `firehose_max_subscribers` open connections a new one is refused
+/// before the upgrade (503 `TooManySubscribers`, `Retry-After`); a closed connection frees
+/// its place.
+#[tokio::test]
+async fn subscriber_cap_refuses_then_frees_a_place() {
+    let relay = TestRelay::start(&[("RELAY_FIREHOSE_MAX_SUBSCRIBERS", "2")]).await;
+    let server = Server::start(relay.app.clone()).await;
+    let first = connect(&server, None).await;
+    let _second = connect(&server, None).await;
+    let url = format!("ws://{}/xrpc/com.atproto.sync.subscribeRepos", server.addr);
+    match tokio_tungstenite::connect_async(url.clone()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 503);
+            assert_eq!(
+                resp.headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()),
+                Some("60")
+            );
+            let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default());
+            assert!(body.contains("TooManySubscribers"), "{body}");
+        }
+        other => panic!("third subscriber: expected 503, got {other:?}"),
+    }
+    drop(first);
+    // The server notices the close when it next reads; retry for a while.
+    let mut admitted = false;
+    for _ in 0..50 {
+        if let Ok((_ws, resp)) = tokio_tungstenite::connect_async(url.clone()).await {
+            assert_eq!(resp.status().as_u16(), 101);
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(admitted, "a closed connection frees its place");
+    server.stop().await;
+}
+
 /// Checklist #80: a subscriber that stops reading while the PDS writes heavily gets
 /// `ConsumerTooSlow` (once the socket drains) and is closed; memory stays bounded by the
 /// live buffer.
