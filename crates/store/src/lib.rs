@@ -25,8 +25,11 @@
 //! # Migrations
 //! `0001_init.sql` (schema, with a comment per table), `0002_firehose.sql` (retention
 //! watermark), `0003_write_path_indexes.sql` (drops indexes the write path paid for on every
-//! commit). Never edit an applied migration; `build.rs` makes cargo re-embed the folder when a
-//! file changes.
+//! commit), `0004_email_tokens.sql` (emailed one-time codes, hashed; email confirmation time),
+//! `0005_invites_and_reserved_keys.sql` (invite codes and their uses, reserved signing keys),
+//! `0008_email_auth_factor.sql` (the email sign-in code switch; 0006 and 0007 were never
+//! used, and versions only need to increase). Never edit an applied migration; `build.rs`
+//! makes cargo re-embed the folder when a file changes.
 //!
 //! This crate is the only one that knows sqlx. It holds no domain logic: every method is one
 //! statement or one transaction implementing the contract documented on its port trait, and it
