@@ -5,7 +5,7 @@
 //! to the argon2 crate, every hash allocates and frees its own buffer; with glibc that first
 //! free raises the dynamic mmap threshold, later buffers come from per-thread arenas, and the
 //! arenas keep them: `relay serve` grew by about 150 MiB per eight concurrent logins and never
-//! gave it back (measured: 21 MiB -> 1 GiB over four rounds of eight `createSession` calls;
+//! gave it back (measured: 626 MiB -> 1 GiB over four rounds of eight `createSession` calls;
 //! flat with the buffers pooled). Pooling fixes that and bounds the worst case: at most
 //! [`max_concurrent`] buffers exist, a hash that finds none free waits for one, so a burst of
 //! logins costs CPU time, never unbounded memory (argon2 is a cheap memory-exhaustion lever
