@@ -24,9 +24,10 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 use data_model::Cid;
-use data_model::cbor::{DecodeError, Reader};
 use futures::Stream;
+use repo::car::{push_header, push_section};
 use repo::repo::RepoError;
+use repo::repo::node_links;
 use syntax::{Did, Tid};
 
 use crate::Pds;
@@ -53,18 +54,8 @@ const MAX_CONCURRENT_EXPORTS: usize = 2;
 
 static EXPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_EXPORTS);
 
-enum Step {
-    Node(Cid),
-    Record(Cid),
-}
-
-impl Step {
-    fn cid(&self) -> &Cid {
-        match self {
-            Step::Node(c) | Step::Record(c) => c,
-        }
-    }
-}
+/// A link still to visit in the full walk.
+type Step = repo::repo::NodeLink;
 
 enum Mode {
     /// Depth-first walk with a look-ahead cache of blocks.
@@ -94,68 +85,10 @@ fn export_error(e: RepoError) -> Error {
     Error::internal("exporting repository", e)
 }
 
-fn push_varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8 & 0x7f) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn push_section(out: &mut Vec<u8>, cid: &Cid, block: &[u8]) {
-    let cid_bytes = cid.to_bytes();
-    push_varint(out, (cid_bytes.len() + block.len()) as u64);
-    out.extend_from_slice(&cid_bytes);
-    out.extend_from_slice(block);
-}
-
-/// The links of an MST node in walk order: `l`, then each entry's value `v` and subtree `t`.
-fn node_links(bytes: &[u8]) -> std::result::Result<Vec<Step>, DecodeError> {
-    const DEPTH: usize = 8;
-    let mut r = Reader::new(bytes);
-    let mut left = None;
-    let mut entries = Vec::new();
-    for _ in 0..r.read_map_len()? {
-        match r.read_text()? {
-            "l" => left = r.read_nullable_link()?,
-            "e" => {
-                let n = r.read_array_len()?;
-                for _ in 0..n {
-                    let (mut v, mut t) = (None, None);
-                    for _ in 0..r.read_map_len()? {
-                        match r.read_text()? {
-                            "v" => v = Some(r.read_link()?),
-                            "t" => t = r.read_nullable_link()?,
-                            _ => r.skip_value(DEPTH)?,
-                        }
-                    }
-                    let v = v.ok_or(DecodeError::UnexpectedType {
-                        expected: "entry v",
-                        found: "none",
-                    })?;
-                    entries.push(Step::Record(v));
-                    entries.extend(t.map(Step::Node));
-                }
-            }
-            _ => r.skip_value(DEPTH)?,
-        }
-    }
-    r.finish()?;
-    let mut out = Vec::with_capacity(entries.len() + 1);
-    out.extend(left.map(Step::Node));
-    out.extend(entries);
-    Ok(out)
-}
-
 impl Export {
     /// Writes the header and the commit, and sets up the walk or the pages.
     async fn start(&mut self, since: Option<&Tid>, head_rev: &Tid) -> Result<()> {
-        let header = repo::car::CarHeader {
-            roots: vec![self.head],
-        }
-        .encode();
-        push_varint(&mut self.buf, header.len() as u64);
-        self.buf.extend_from_slice(&header);
+        push_header(&mut self.buf, &[self.head]);
         let head = self.head;
         let commit = self
             .snap

@@ -299,6 +299,31 @@ impl<R: Read> Iterator for CarReader<R> {
     }
 }
 
+/// Appends a CAR v1 header (length-prefixed) with these roots to `out`: the same bytes
+/// [`CarWriter::new`] writes, for callers that produce a CAR in chunks.
+pub fn push_header(out: &mut Vec<u8>, roots: &[Cid]) {
+    let header = CarHeader {
+        roots: roots.to_vec(),
+    }
+    .encode();
+    push_varint(out, header.len() as u64);
+    out.extend_from_slice(&header);
+}
+
+/// Appends one CAR section (`varint(len) ‖ cid ‖ block`) to `out`: the same bytes
+/// [`CarWriter::write_block`] writes. The caller guarantees that `block` hashes to `cid`.
+pub fn push_section(out: &mut Vec<u8>, cid: &Cid, block: &[u8]) {
+    let cid_bytes = cid.to_bytes();
+    push_varint(out, (cid_bytes.len() + block.len()) as u64);
+    out.extend_from_slice(&cid_bytes);
+    out.extend_from_slice(block);
+}
+
+fn push_varint(out: &mut Vec<u8>, n: u64) {
+    // Writing to a Vec cannot fail.
+    let _ = write_varint(out, n);
+}
+
 /// A streaming CAR v1 writer: the header is written by [`CarWriter::new`], then one section
 /// per [`CarWriter::write_block`].
 #[derive(Debug)]

@@ -31,7 +31,7 @@ use crate::car::CarError;
 use crate::commit::{Commit, CommitError, UnsignedCommit};
 use crate::mst::{self, Mst, MstError, RecordOp};
 
-pub use export::{ExportStats, export_car, export_diff_car};
+pub use export::{ExportStats, NodeLink, export_car, export_diff_car, node_links};
 pub use verify::{VerifiedRepo, VerifyOptions, verify_blocks, verify_car, verify_store};
 
 /// Largest accepted record block, in bytes (the lexicon limit for records is 1 MiB).

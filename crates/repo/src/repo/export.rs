@@ -50,9 +50,22 @@ pub(crate) enum Visit<'a> {
     Record(&'a Cid, &'a [u8]),
 }
 
-enum Step {
+/// One link of an MST node, as [`node_links`] lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeLink {
+    /// A subtree (another MST node).
     Node(Cid),
+    /// A record block.
     Record(Cid),
+}
+
+impl NodeLink {
+    /// The linked block's CID.
+    pub fn cid(&self) -> &Cid {
+        match self {
+            NodeLink::Node(c) | NodeLink::Record(c) => c,
+        }
+    }
 }
 
 fn bad_node(cid: &Cid) -> RepoError {
@@ -62,13 +75,15 @@ fn bad_node(cid: &Cid) -> RepoError {
     })
 }
 
-/// The links of a node block, in walk order: `l`, then for each entry its value `v` and right
-/// subtree `t`. Reads only what it needs with the low-level reader (no [`Value`] tree).
-fn node_children(cid: &Cid, bytes: &[u8]) -> Result<Vec<Step>, RepoError> {
+/// [`node_links`] of the node `cid`, with a malformed node as an MST error.
+fn node_children(cid: &Cid, bytes: &[u8]) -> Result<Vec<NodeLink>, RepoError> {
     node_links(bytes).map_err(|_| bad_node(cid))
 }
 
-fn node_links(bytes: &[u8]) -> Result<Vec<Step>, DecodeError> {
+/// The links of an MST node block in export order (module docs): `l`, then for each entry its
+/// record `v` and right subtree `t`. Reads only the links with the low-level reader; it trusts
+/// the node's structure otherwise (verify untrusted blocks first).
+pub fn node_links(bytes: &[u8]) -> Result<Vec<NodeLink>, DecodeError> {
     const DEPTH: usize = 8;
     let mut r = Reader::new(bytes);
     let mut left = None;
@@ -92,8 +107,8 @@ fn node_links(bytes: &[u8]) -> Result<Vec<Step>, DecodeError> {
                         expected: "entry v",
                         found: "none",
                     })?;
-                    entries.push(Step::Record(v));
-                    entries.extend(t.map(Step::Node));
+                    entries.push(NodeLink::Record(v));
+                    entries.extend(t.map(NodeLink::Node));
                 }
             }
             _ => r.skip_value(DEPTH)?,
@@ -101,7 +116,7 @@ fn node_links(bytes: &[u8]) -> Result<Vec<Step>, DecodeError> {
     }
     r.finish()?;
     let mut out = Vec::with_capacity(entries.len() + 1);
-    out.extend(left.map(Step::Node));
+    out.extend(left.map(NodeLink::Node));
     out.extend(entries);
     Ok(out)
 }
@@ -118,17 +133,17 @@ pub(crate) fn walk<S: BlockStore + ?Sized>(
     root: &Cid,
     mut visit: impl FnMut(Visit<'_>) -> Result<(), RepoError>,
 ) -> Result<(), RepoError> {
-    let mut stack = vec![Step::Node(*root)];
+    let mut stack = vec![NodeLink::Node(*root)];
     let mut seen_records: HashSet<Cid> = HashSet::new();
     while let Some(step) = stack.pop() {
         match step {
-            Step::Node(cid) => {
+            NodeLink::Node(cid) => {
                 let bytes = store.get(&cid)?.ok_or(MstError::MissingBlock(cid))?;
                 let children = node_children(&cid, &bytes)?;
                 visit(Visit::Node(&cid, &bytes))?;
                 stack.extend(children.into_iter().rev());
             }
-            Step::Record(cid) => {
+            NodeLink::Record(cid) => {
                 if !seen_records.insert(cid) {
                     continue;
                 }

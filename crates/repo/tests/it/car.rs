@@ -304,3 +304,20 @@ fn random_bytes_never_panic() {
         let _ = read_all(&bytes);
     }
 }
+
+#[test]
+fn push_header_and_section_write_the_same_bytes_as_car_writer() {
+    // Sizes either side of a one-byte section-length varint.
+    let mut blocks = blocks(2);
+    let big = vec![7u8; 300];
+    blocks.push((cid_for_raw(&big), big));
+    let roots = [blocks[0].0];
+    let mut w = CarWriter::new(Vec::new(), &roots).unwrap();
+    let mut pushed = Vec::new();
+    repo::car::push_header(&mut pushed, &roots);
+    for (cid, bytes) in &blocks {
+        w.write_block(cid, bytes).unwrap();
+        repo::car::push_section(&mut pushed, cid, bytes);
+    }
+    assert_eq!(w.finish().unwrap(), pushed);
+}
