@@ -42,6 +42,7 @@ pub use checkpoint::CheckpointOptions;
 mod sqlite;
 mod sqlite_account_admin;
 mod sqlite_auth_factor;
+mod sqlite_commit;
 mod sqlite_email;
 mod sqlite_stream;
 

@@ -3,22 +3,21 @@
 //! read-only pool). Text columns are parsed back into their `syntax`/`data-model` types; a row
 //! that does not parse is reported as a backend error (corruption), never a panic.
 
-use std::collections::BTreeSet;
-
 use async_trait::async_trait;
 use data_model::Cid;
 use pds::ports::{
     AccountRow, AccountStore, AppPasswordRow, BlobMetaStore, BlobRow, CommitApplied, CommitWrite,
     Conflict, DeletedAccount, EventKind, EventStore, Millis, NewAccount, NewEvent, PreferenceStore,
-    RecordChange, RecordRow, RefreshTokenRow, RepoListing, RepoReplace, RepoRoot, RepoStats,
-    RepoStore, Seq, StoreError, StoreResult, StoredEvent,
+    RecordRow, RefreshTokenRow, RepoListing, RepoReplace, RepoRoot, RepoStats, RepoStore, Seq,
+    StoreError, StoreResult, StoredEvent,
 };
 use repo::blockstore::BlockMap;
 use sqlx::sqlite::SqliteQueryResult;
-use sqlx::{Acquire, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 use syntax::{Did, Handle, Nsid, RecordKey, Tid};
 
 use crate::SqliteStore;
+use crate::sqlite_commit::{self, in_savepoint, in_transaction, with_raw};
 
 /// A row whose text does not parse back into its type.
 #[derive(Debug, thiserror::Error)]
@@ -78,17 +77,7 @@ fn map_unique(e: sqlx::Error) -> StoreError {
 }
 
 async fn insert_event(conn: &mut SqliteConnection, event: &NewEvent) -> StoreResult<Seq> {
-    let (seq,): (i64,) = sqlx::query_as(
-        "INSERT INTO repo_seq (did, kind, event, created_at) VALUES (?, ?, ?, ?) RETURNING seq",
-    )
-    .bind(event.did.as_str())
-    .bind(event.kind.as_str())
-    .bind(event.event.as_slice())
-    .bind(event.created_at)
-    .fetch_one(conn)
-    .await
-    .map_err(db)?;
-    Ok(seq)
+    with_raw(conn, |c| sqlite_commit::insert_event(c, event)).await
 }
 
 async fn insert_optional_event(
@@ -99,224 +88,6 @@ async fn insert_optional_event(
         Some(e) => insert_event(conn, e).await.map(Some),
         None => Ok(None),
     }
-}
-
-async fn account_exists(conn: &mut SqliteConnection, did: &Did) -> StoreResult<bool> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM account WHERE did = ?")
-        .bind(did.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(db)?;
-    Ok(row.is_some())
-}
-
-/// The body of [`RepoStore::apply_commit`], run inside the caller's transaction (also used by
-/// [`AccountStore::create_account`]).
-async fn apply_commit_in(
-    tx: &mut SqliteConnection,
-    commit: &CommitWrite,
-) -> StoreResult<CommitApplied> {
-    let did = commit.did.as_str();
-    let new_cid = commit.cid.to_string();
-    let rev = commit.rev.as_str();
-    match &commit.prev {
-        None => {
-            let res = sqlx::query(
-                "INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?, ?, ?, ?)",
-            )
-            .bind(did)
-            .bind(&new_cid)
-            .bind(rev)
-            .bind(commit.now)
-            .execute(&mut *tx)
-            .await;
-            match res {
-                Ok(_) => {}
-                Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
-                    return Err(StoreError::NotFound);
-                }
-                Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-                    return Err(StoreError::Conflict(Conflict::HeadMoved));
-                }
-                Err(e) => return Err(db(e)),
-            }
-        }
-        Some(prev) => {
-            // Compare-and-swap in one statement; only a failure needs a second look.
-            let res = sqlx::query(
-                "UPDATE repo_root SET cid = ?, rev = ?, indexed_at = ? WHERE did = ? AND cid = ?",
-            )
-            .bind(&new_cid)
-            .bind(rev)
-            .bind(commit.now)
-            .bind(did)
-            .bind(prev.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            if res.rows_affected() == 0 {
-                if !account_exists(tx, &commit.did).await? {
-                    return Err(StoreError::NotFound);
-                }
-                return Err(StoreError::Conflict(Conflict::HeadMoved));
-            }
-        }
-    }
-
-    insert_blocks(tx, did, rev, &commit.blocks).await?;
-    delete_blocks(tx, did, &commit.removed_blocks, &commit.blocks).await?;
-
-    // Blobs whose references this commit removed: deleted below if no reference is left.
-    let mut dropped: BTreeSet<String> = BTreeSet::new();
-    for change in &commit.records {
-        let (collection, rkey) = match change {
-            RecordChange::Put {
-                collection, rkey, ..
-            }
-            | RecordChange::Delete { collection, rkey } => (collection.as_str(), rkey.as_str()),
-        };
-        let old: Vec<(String,)> = sqlx::query_as(
-            "DELETE FROM record_blob WHERE did = ? AND collection = ? AND rkey = ? \
-             RETURNING blob_cid",
-        )
-        .bind(did)
-        .bind(collection)
-        .bind(rkey)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        dropped.extend(old.into_iter().map(|(c,)| c));
-        match change {
-            RecordChange::Put { cid, blobs, .. } => {
-                sqlx::query(
-                    "INSERT INTO record (did, collection, rkey, cid, rev, indexed_at) \
-                     VALUES (?, ?, ?, ?, ?, ?) \
-                     ON CONFLICT (did, collection, rkey) DO UPDATE SET \
-                     cid = excluded.cid, rev = excluded.rev, indexed_at = excluded.indexed_at",
-                )
-                .bind(did)
-                .bind(collection)
-                .bind(rkey)
-                .bind(cid.to_string())
-                .bind(rev)
-                .bind(commit.now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                for blob in blobs {
-                    let blob_text = blob.to_string();
-                    let updated = sqlx::query("UPDATE blob SET temp = 0 WHERE did = ? AND cid = ?")
-                        .bind(did)
-                        .bind(&blob_text)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                    if updated.rows_affected() == 0 {
-                        return Err(StoreError::Conflict(Conflict::MissingBlob(*blob)));
-                    }
-                    sqlx::query(
-                        "INSERT OR IGNORE INTO record_blob (did, blob_cid, collection, rkey) \
-                         VALUES (?, ?, ?, ?)",
-                    )
-                    .bind(did)
-                    .bind(&blob_text)
-                    .bind(collection)
-                    .bind(rkey)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                }
-            }
-            RecordChange::Delete { .. } => {
-                sqlx::query("DELETE FROM record WHERE did = ? AND collection = ? AND rkey = ?")
-                    .bind(did)
-                    .bind(collection)
-                    .bind(rkey)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
-        }
-    }
-
-    let mut orphaned_blobs = Vec::new();
-    for blob in dropped {
-        let deleted = sqlx::query(
-            "DELETE FROM blob WHERE did = ? AND cid = ? AND NOT EXISTS \
-             (SELECT 1 FROM record_blob WHERE did = blob.did AND blob_cid = blob.cid)",
-        )
-        .bind(did)
-        .bind(&blob)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if deleted.rows_affected() > 0 {
-            orphaned_blobs.push(parse_cid(&blob)?);
-        }
-    }
-
-    let seq = insert_optional_event(tx, commit.event.as_ref()).await?;
-    Ok(CommitApplied {
-        seq,
-        orphaned_blobs,
-    })
-}
-
-/// Rows per multi-row block insert (4 parameters each, well under SQLite's limit).
-const BLOCKS_PER_INSERT: usize = 200;
-
-/// Inserts blocks with a few multi-row statements (one round trip to the database thread
-/// per statement matters more than anything SQLite does per row).
-async fn insert_blocks(
-    tx: &mut SqliteConnection,
-    did: &str,
-    rev: &str,
-    blocks: &BlockMap,
-) -> StoreResult<()> {
-    let all: Vec<(String, &[u8])> = blocks.iter().map(|(c, b)| (c.to_string(), b)).collect();
-    for chunk in all.chunks(BLOCKS_PER_INSERT) {
-        let mut sql =
-            String::from("INSERT OR IGNORE INTO repo_block (did, cid, rev, bytes) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str("(?, ?, ?, ?)");
-        }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (cid, bytes) in chunk {
-            q = q.bind(did).bind(cid.as_str()).bind(rev).bind(*bytes);
-        }
-        q.execute(&mut *tx).await.map_err(db)?;
-    }
-    Ok(())
-}
-
-/// Deletes `removed` blocks of the account (few statements), keeping any in `keep`.
-async fn delete_blocks(
-    tx: &mut SqliteConnection,
-    did: &str,
-    removed: &[Cid],
-    keep: &BlockMap,
-) -> StoreResult<()> {
-    let gone: Vec<String> = removed
-        .iter()
-        .filter(|c| !keep.contains(c))
-        .map(Cid::to_string)
-        .collect();
-    for chunk in gone.chunks(BLOCKS_PER_INSERT) {
-        let mut sql = String::from("DELETE FROM repo_block WHERE did = ? AND cid IN (");
-        for i in 0..chunk.len() {
-            sql.push_str(if i == 0 { "?" } else { ", ?" });
-        }
-        sql.push(')');
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(did);
-        for cid in chunk {
-            q = q.bind(cid.as_str());
-        }
-        q.execute(&mut *tx).await.map_err(db)?;
-    }
-    Ok(())
 }
 
 /// The columns of an [`AccountTuple`], in order.
@@ -400,7 +171,7 @@ impl AccountStore for SqliteStore {
         for event in &events {
             last = Some(insert_event(&mut tx, event).await?);
         }
-        let applied = apply_commit_in(&mut tx, &first_commit).await?;
+        let applied = with_raw(&mut tx, |c| sqlite_commit::apply_commit(c, &first_commit)).await?;
         tx.commit().await.map_err(db)?;
         Ok(applied.seq.or(last))
     }
@@ -812,126 +583,11 @@ impl RepoStore for SqliteStore {
     }
 
     async fn replace_repo(&self, r: RepoReplace) -> StoreResult<CommitApplied> {
-        let mut tx = self.write.begin().await.map_err(db)?;
-        let did = r.did.as_str();
-        let rev = r.rev.as_str();
-        let res = sqlx::query(
-            "UPDATE repo_root SET cid = ?, rev = ?, indexed_at = ? WHERE did = ? AND cid = ?",
-        )
-        .bind(r.cid.to_string())
-        .bind(rev)
-        .bind(r.now)
-        .bind(did)
-        .bind(r.prev.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if res.rows_affected() == 0 {
-            if !account_exists(&mut tx, &r.did).await? {
-                return Err(StoreError::NotFound);
-            }
-            return Err(StoreError::Conflict(Conflict::HeadMoved));
-        }
-        let old_refs: Vec<(String,)> =
-            sqlx::query_as("DELETE FROM record_blob WHERE did = ? RETURNING blob_cid")
-                .bind(did)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?;
-        for sql in [
-            "DELETE FROM record WHERE did = ?",
-            "DELETE FROM repo_block WHERE did = ?",
-        ] {
-            sqlx::query(sql)
-                .bind(did)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        insert_blocks(&mut tx, did, rev, &r.blocks).await?;
-        for chunk in r.records.chunks(BLOCKS_PER_INSERT) {
-            let mut sql = String::from(
-                "INSERT INTO record (did, collection, rkey, cid, rev, indexed_at) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                sql.push_str(if i == 0 {
-                    "(?, ?, ?, ?, ?, ?)"
-                } else {
-                    ", (?, ?, ?, ?, ?, ?)"
-                });
-            }
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (collection, rkey, cid, _) in chunk {
-                q = q
-                    .bind(did)
-                    .bind(collection.as_str())
-                    .bind(rkey.as_str())
-                    .bind(cid.to_string())
-                    .bind(rev)
-                    .bind(r.now);
-            }
-            q.execute(&mut *tx).await.map_err(db)?;
-        }
-        let refs: Vec<(&str, &str, String)> = r
-            .records
-            .iter()
-            .flat_map(|(c, k, _, blobs)| {
-                blobs
-                    .iter()
-                    .map(move |b| (c.as_str(), k.as_str(), b.to_string()))
-            })
-            .collect();
-        for chunk in refs.chunks(BLOCKS_PER_INSERT) {
-            let mut sql = String::from(
-                "INSERT OR IGNORE INTO record_blob (did, blob_cid, collection, rkey) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                sql.push_str(if i == 0 {
-                    "(?, ?, ?, ?)"
-                } else {
-                    ", (?, ?, ?, ?)"
-                });
-            }
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (collection, rkey, blob) in chunk {
-                q = q
-                    .bind(did)
-                    .bind(blob.as_str())
-                    .bind(*collection)
-                    .bind(*rkey);
-            }
-            q.execute(&mut *tx).await.map_err(db)?;
-        }
-        sqlx::query(
-            "UPDATE blob SET temp = 0 WHERE did = ?1 AND temp = 1 AND cid IN \
-             (SELECT blob_cid FROM record_blob WHERE did = ?1)",
-        )
-        .bind(did)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        let mut orphaned_blobs = Vec::new();
-        let old: BTreeSet<String> = old_refs.into_iter().map(|(c,)| c).collect();
-        for blob in old {
-            let deleted = sqlx::query(
-                "DELETE FROM blob WHERE did = ? AND cid = ? AND NOT EXISTS \
-                 (SELECT 1 FROM record_blob WHERE did = blob.did AND blob_cid = blob.cid)",
-            )
-            .bind(did)
-            .bind(&blob)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            if deleted.rows_affected() > 0 {
-                orphaned_blobs.push(parse_cid(&blob)?);
-            }
-        }
-        let seq = insert_optional_event(&mut tx, r.event.as_ref()).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(CommitApplied {
-            seq,
-            orphaned_blobs,
+        let mut conn = self.write.acquire().await.map_err(db)?;
+        with_raw(&mut conn, |c| {
+            in_transaction(c, |c| sqlite_commit::replace_repo(c, &r))
         })
+        .await
     }
 
     async fn record(
@@ -1346,48 +1002,41 @@ async fn run_commit_writer(pool: SqlitePool, mut rx: tokio::sync::mpsc::Receiver
                 Err(_) => break,
             }
         }
-        if group.len() == 1 {
-            if let Some(job) = group.pop() {
-                let res = apply_alone(&pool, &job.write).await;
-                let _ = job.reply.send(res);
-            }
-        } else {
-            apply_group(&pool, group).await;
-        }
+        apply_group(&pool, group).await;
     }
 }
 
-async fn apply_alone(pool: &SqlitePool, write: &CommitWrite) -> StoreResult<CommitApplied> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    let applied = apply_commit_in(&mut tx, write).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(applied)
-}
-
+/// Applies a group of commits in one transaction, each but a lone one in its own savepoint,
+/// all on the writer connection's raw handle in one go (`sqlite_commit.rs`); answers each
+/// caller once the transaction is committed.
 async fn apply_group(pool: &SqlitePool, group: Vec<CommitJob>) {
-    let mut results: Vec<StoreResult<CommitApplied>> = Vec::with_capacity(group.len());
-    let outcome: Result<(), sqlx::Error> = async {
-        let mut tx = pool.begin().await?;
-        for job in &group {
-            let mut savepoint = tx.begin().await?;
-            match apply_commit_in(&mut savepoint, &job.write).await {
-                Ok(applied) => {
-                    savepoint.commit().await?;
-                    results.push(Ok(applied));
+    let outcome: StoreResult<Vec<StoreResult<CommitApplied>>> = async {
+        let mut conn = pool.acquire().await.map_err(db)?;
+        with_raw(&mut conn, |c| {
+            in_transaction(c, |c| {
+                if let [job] = group.as_slice() {
+                    // Alone: its failure is the transaction's.
+                    return sqlite_commit::apply_commit(c, &job.write).map(|a| vec![Ok(a)]);
                 }
-                Err(e) => {
-                    savepoint.rollback().await?;
-                    results.push(Err(e));
-                }
-            }
-        }
-        tx.commit().await
+                group
+                    .iter()
+                    .map(|job| in_savepoint(c, |c| sqlite_commit::apply_commit(c, &job.write)))
+                    .collect()
+            })
+        })
+        .await
     }
     .await;
     match outcome {
-        Ok(()) => {
+        Ok(results) => {
             for (job, res) in group.into_iter().zip(results) {
                 let _ = job.reply.send(res);
+            }
+        }
+        Err(e) if group.len() == 1 => {
+            // A lone commit's own error (a conflict, say) goes back as it is.
+            if let Some(job) = group.into_iter().next() {
+                let _ = job.reply.send(Err(e));
             }
         }
         Err(e) => {
