@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pure_crates=(syntax data-model crypto repo identity lexicon)
-forbidden=(tokio sqlx axum iroh hyper reqwest)
+forbidden=(tokio sqlx rusqlite axum iroh hyper reqwest)
 fail=0
 # Self-check: the same command must see a dependency that does exist, or the check proves nothing.
 if [ -z "$(cargo tree -q -e normal,build -p repo -i data-model 2>/dev/null)" ]; then
@@ -23,6 +23,15 @@ for c in "${pure_crates[@]}"; do
     fi
   done
 done
+# Unsafe code is denied workspace-wide; the one exception is the raw SQLite handle of the
+# commit path (docs/decisions/0003-commit-path-on-the-raw-sqlite-handle.md).
+allowed_unsafe="crates/store/src/sqlite_commit.rs"
+others=$(grep -rln --include='*.rs' 'allow(unsafe_code)' crates relay fuzz 2>/dev/null | grep -vx "$allowed_unsafe" || true)
+if [ -n "$others" ]; then
+  echo "unsafe code allowed outside $allowed_unsafe:"
+  echo "$others"
+  fail=1
+fi
 if [ "$fail" = 0 ]; then
   echo "dependency invariant ok: ${pure_crates[*]} do not depend on ${forbidden[*]}"
 fi

@@ -12,7 +12,7 @@
 //! closure. Nothing else changes: still one writer connection, the same transactions, the same
 //! statements; the closure's work (a few hundred microseconds of SQLite for a group, no fsync
 //! under `synchronous = NORMAL`) runs on the calling task. The decision and its safety argument
-//! are in `docs/decisions/0007-commit-path-on-the-raw-sqlite-handle.md`.
+//! are in `docs/decisions/0003-commit-path-on-the-raw-sqlite-handle.md`.
 
 use std::collections::BTreeSet;
 
