@@ -35,6 +35,7 @@ pub mod rate_limit;
 pub mod secrets;
 pub mod server;
 pub mod ssrf;
+pub mod ws;
 pub mod xrpc;
 
 pub use config::Config;

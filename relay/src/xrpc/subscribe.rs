@@ -1,34 +1,37 @@
 //! `com.atproto.sync.subscribeRepos`: the firehose over WebSocket (checklist H).
 //!
-//! The HTTP side: `GET` with `Upgrade: websocket` is upgraded; other methods get
-//! `405 InvalidRequest`, a `GET` without the upgrade `426 InvalidRequest`, and a non-integer
-//! `cursor` `400 InvalidRequest`, all as XRPC JSON (checklist #70). Past
-//! `firehose_max_subscribers` open connections, a new one gets `503 TooManySubscribers` with
-//! `Retry-After` before any upgrade (#180).
+//! The HTTP side: `GET` with `Upgrade: websocket` is upgraded here, by hand
+//! ([`crate::ws::check_upgrade`], [`crate::ws::upgrade`]: RFC 6455 checks, no extension, no
+//! subprotocol); other methods get `405 InvalidRequest`, a `GET` without the upgrade
+//! `426 InvalidRequest`, an upgrade RFC 6455 does not allow (or a connection that cannot be
+//! upgraded) and a non-integer `cursor` `400 InvalidRequest`, all as XRPC JSON (checklist
+//! #70). Past `firehose_max_subscribers` open connections, a new one gets
+//! `503 TooManySubscribers` with `Retry-After` before any upgrade (#180).
 //!
-//! The WebSocket side: every frame the [`firehose::Subscription`] yields is sent as one binary
-//! message. Cursor errors (`FutureCursor`) and `ConsumerTooSlow` are sent as error frames and
-//! followed by a close (#73, #77, #80). Frames from the client are read and ignored (#74); any
-//! of them (pongs included) counts as a sign of life. A ping goes out every `ping_interval`; a
-//! client silent for `idle_timeout`, or whose socket does not take a batch within
-//! `send_timeout`, is disconnected.
+//! The WebSocket side ([`crate::ws::WebSocket`]): every frame the [`firehose::Subscription`]
+//! yields is sent as one binary message, a batch at a time with vectored writes straight from
+//! the shared frame buffers (no copy per connection). Cursor errors (`FutureCursor`) and
+//! `ConsumerTooSlow` are sent as error frames and followed by a close (#73, #77, #80); a
+//! shutdown closes with 1001. Frames from the client are read and ignored (#74); any of them
+//! (pongs included) counts as a sign of life, pings are answered, a close is echoed. A ping
+//! goes out every `ping_interval`; a client silent for `idle_timeout`, or whose socket does
+//! not take a batch within `send_timeout`, is disconnected.
 
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use bytes::Bytes;
-use futures::SinkExt;
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use crate::error::ApiError;
 use crate::server::AppState;
+use crate::ws::{HandshakeError, Incoming, WebSocket};
 
 /// The route.
 pub(super) fn routes() -> Router<AppState> {
@@ -38,17 +41,6 @@ pub(super) fn routes() -> Router<AppState> {
     )
 }
 
-/// Largest message accepted from a client (clients have nothing to say; frames are ignored).
-const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
-/// Read buffer per connection.
-const READ_BUFFER: usize = 4 * 1024;
-/// Bytes buffered per connection before they are written to the socket (a batch is flushed
-/// at its end in any case). Large enough that a typical batch (the hub spaces pushes up to
-/// 25 ms apart when many subscribers are connected: some tens of ~2 KiB frames at 1,000
-/// events/s) goes out in one `send`, since the kernel's cost per `send` on a socket is most of
-/// the cost of a frame; small enough to bound memory (the buffer keeps its largest size, so
-/// a connection holds at most this plus one frame).
-const WRITE_BUFFER: usize = 64 * 1024;
 /// How long the final error or close frame may take to send.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -57,13 +49,33 @@ struct Params {
     cursor: Option<String>,
 }
 
+/// The XRPC error for a refused upgrade (`Upgrade: websocket` in every case, as before).
+fn refused(e: &HandshakeError) -> Response {
+    let status = match e {
+        HandshakeError::NotUpgrade => StatusCode::UPGRADE_REQUIRED,
+        HandshakeError::Bad(_) | HandshakeError::Version => StatusCode::BAD_REQUEST,
+    };
+    let mut err = ApiError::new(
+        status,
+        "InvalidRequest",
+        format!("com.atproto.sync.subscribeRepos is a WebSocket endpoint: {e}"),
+    )
+    .with_header(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if matches!(e, HandshakeError::Version) {
+        err = err.with_header(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+    }
+    err.into_response()
+}
+
 async fn subscribe_repos(
     State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
     Query(params): Query<Params>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    mut request: Request,
 ) -> Response {
+    let method = request.method().clone();
     if method != Method::GET {
         return ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -82,26 +94,9 @@ async fn subscribe_repos(
             }
         },
     };
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(rejection) => {
-            let wants_upgrade = headers
-                .get(header::UPGRADE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-            let status = if wants_upgrade {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::UPGRADE_REQUIRED
-            };
-            return ApiError::new(
-                status,
-                "InvalidRequest",
-                format!("com.atproto.sync.subscribeRepos is a WebSocket endpoint: {rejection}"),
-            )
-            .with_header(header::UPGRADE, HeaderValue::from_static("websocket"))
-            .into_response();
-        }
+    let accept = match crate::ws::check_upgrade(&method, request.version(), request.headers()) {
+        Ok(accept) => accept,
+        Err(e) => return refused(&e),
     };
     // A cap on connections (checklist #180): the permit lives as long as the connection.
     let Some(permit) = state.subscriber_permit() else {
@@ -113,50 +108,49 @@ async fn subscribe_repos(
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("60"))
         .into_response();
     };
-    // Bounded per-connection buffers (tungstenite's defaults are 128 KiB each way): clients
-    // send next to nothing, and a batch is flushed as soon as it is queued.
-    ws.read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(MAX_CLIENT_MESSAGE)
-        .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_failed_upgrade(|e| tracing::debug!(error = %e, "subscribeRepos upgrade failed"))
-        .on_upgrade(move |socket| async move {
-            stream(socket, state, cursor).await;
-            drop(permit);
-        })
-}
-
-/// Sends one message, bounded by `limit`; `false` if the client is gone or too slow.
-async fn send(socket: &mut WebSocket, msg: Message, limit: Duration) -> bool {
-    matches!(
-        tokio::time::timeout(limit, socket.send(msg)).await,
-        Ok(Ok(()))
-    )
-}
-
-async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
+    let (response, socket) = match crate::ws::upgrade(&mut request, accept) {
+        Ok(upgrade) => upgrade,
+        Err(e) => return refused(&e),
     };
-    let _ = send(socket, Message::Close(Some(frame)), CLOSE_TIMEOUT).await;
+    tokio::spawn(async move {
+        match socket.await {
+            Ok(socket) => stream(socket, state, cursor).await,
+            Err(e) => tracing::debug!(error = %e, "subscribeRepos upgrade failed"),
+        }
+        drop(permit);
+    });
+    response
 }
 
-/// Writes a batch of frames: every frame is queued (`feed`, which only copies it into the
-/// connection's write buffer until that is full), then one flush, so a batch usually costs one
-/// `send` on the socket. The frames themselves are shared (`Bytes`) with every other
-/// subscriber; nothing is allocated per frame.
-async fn write_batch(socket: &mut WebSocket, out: &mut Vec<Bytes>) -> Result<(), axum::Error> {
-    for frame in out.drain(..) {
-        socket.feed(Message::Binary(frame)).await?;
-    }
-    socket.flush().await
+/// Sends the final frames of a connection, bounded by [`CLOSE_TIMEOUT`]: an error frame if
+/// any, a close, then the TCP half-close. Failures are ignored (the client may be gone).
+async fn close<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut WebSocket<S>,
+    error: Option<Bytes>,
+    code: u16,
+    reason: &str,
+) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        if let Some(frame) = error {
+            socket
+                .write_binary_batch(std::slice::from_ref(&frame))
+                .await?;
+        }
+        socket.write_close(code, reason).await?;
+        socket.shutdown().await
+    })
+    .await;
 }
 
 /// One subscriber's connection: one task, no split. The loop waits for whichever comes first:
-/// a message from the client (ignored, but a sign of life; cancel-safe), the ping tick, or
-/// the next batch of frames.
-async fn stream(mut socket: WebSocket, state: AppState, cursor: Option<i64>) {
+/// a frame from the client (a sign of life; pings answered inside [`WebSocket::next`], which
+/// is cancel-safe), the ping tick, or the next batch of frames, written with vectored writes
+/// straight from the shared buffers (nothing copied or allocated per frame).
+async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
+    mut socket: WebSocket<S>,
+    state: AppState,
+    cursor: Option<i64>,
+) {
     let settings = state.config().firehose.clone();
     let mut sub = match state.firehose().subscribe(cursor).await {
         Ok(sub) => sub,
@@ -164,8 +158,7 @@ async fn stream(mut socket: WebSocket, state: AppState, cursor: Option<i64>) {
             if matches!(e, firehose::SubscribeError::Store(_)) {
                 tracing::error!(error = %e, "subscribeRepos cannot start");
             }
-            let _ = send(&mut socket, Message::Binary(e.frame()), CLOSE_TIMEOUT).await;
-            close(&mut socket, 1000, "").await;
+            close(&mut socket, Some(e.frame()), 1000, "").await;
             return;
         }
     };
@@ -180,25 +173,30 @@ async fn stream(mut socket: WebSocket, state: AppState, cursor: Option<i64>) {
     loop {
         tokio::select! {
             biased;
-            msg = socket.recv() => match msg {
-                // The client closed (tungstenite answers the close) or the socket failed.
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-                Some(Ok(_)) => seen = Instant::now(),
+            msg = socket.next() => match msg {
+                Ok(Incoming::Alive) => seen = Instant::now(),
+                // The client closed (its close was echoed), broke the protocol (answered
+                // with a close) or the socket failed.
+                Ok(Incoming::Close(_)) | Err(_) => break,
             },
             _ = ping.tick() => {
                 if seen.elapsed() > settings.idle_timeout {
-                    close(&mut socket, 1001, "idle timeout").await;
+                    close(&mut socket, None, 1001, "idle timeout").await;
                     break;
                 }
-                if !send(&mut socket, Message::Ping(Bytes::new()), settings.send_timeout).await {
+                let sent = tokio::time::timeout(settings.send_timeout, socket.write_ping()).await;
+                if !matches!(sent, Ok(Ok(()))) {
                     break;
                 }
             }
             next = sub.next_batch(&mut out) => match next {
                 Ok(()) => {
-                    let sent =
-                        tokio::time::timeout(settings.send_timeout, write_batch(&mut socket, &mut out))
-                            .await;
+                    let sent = tokio::time::timeout(
+                        settings.send_timeout,
+                        socket.write_binary_batch(&out),
+                    )
+                    .await;
+                    out.clear();
                     if !matches!(sent, Ok(Ok(()))) {
                         tracing::debug!("subscribeRepos client too slow to take a batch or gone");
                         break;
@@ -208,10 +206,8 @@ async fn stream(mut socket: WebSocket, state: AppState, cursor: Option<i64>) {
                     if let firehose::Closed::Store(e) = &closed {
                         tracing::error!(error = %e, "subscribeRepos cannot read the sequencer log");
                     }
-                    if let Some(frame) = closed.frame() {
-                        let _ = send(&mut socket, Message::Binary(frame), CLOSE_TIMEOUT).await;
-                    }
-                    close(&mut socket, if matches!(closed, firehose::Closed::Shutdown) { 1001 } else { 1000 }, "").await;
+                    let code = if matches!(closed, firehose::Closed::Shutdown) { 1001 } else { 1000 };
+                    close(&mut socket, closed.frame(), code, "").await;
                     break;
                 }
             },
