@@ -90,6 +90,14 @@ fn upgrade_headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
     h
 }
 
+/// A refused handshake case: headers, method, version, the error.
+type Refused<'a> = (
+    &'a [(&'static str, &'static str)],
+    Method,
+    Version,
+    HandshakeError,
+);
+
 /// Checklist #70: the handshake checks of RFC 6455 §4.2.1.
 #[test]
 fn upgrade_checks() {
@@ -116,12 +124,7 @@ fn upgrade_checks() {
         check(&good[1..], Method::GET, Version::HTTP_11),
         Err(HandshakeError::NotUpgrade)
     );
-    let bad: &[(
-        &[(&'static str, &'static str)],
-        Method,
-        Version,
-        HandshakeError,
-    )] = &[
+    let bad: &[Refused<'_>] = &[
         (
             &good,
             Method::POST,

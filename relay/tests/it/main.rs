@@ -17,3 +17,4 @@ mod proxy;
 mod rate_limits;
 mod ssrf;
 mod sync_stream;
+mod ws_writer;
