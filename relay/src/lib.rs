@@ -10,7 +10,8 @@
 //! - [`xrpc`]: `/xrpc/*` routing and thin handlers, one module per NSID group; [`auth`]:
 //!   credential extractors; [`error`]: [`ApiError`], the only place errors meet the wire.
 //! - [`firehose_service`]: firehose settings, `requestCrawl` over the SSRF-guarded client,
-//!   retention pruning and crawler tasks (`subscribeRepos` itself: `xrpc/subscribe.rs`).
+//!   retention pruning and crawler tasks (`subscribeRepos` itself: `xrpc/subscribe.rs`, on
+//!   [`ws`], our RFC 6455 server side that writes the shared frame bytes with vectored writes).
 //! - [`proxy`]: service proxying (`atproto-proxy`, default AppView) for methods not served here.
 //! - [`commands`]: the `relay serve` and `relay plc serve` subcommands.
 //! - [`plc_directory`]: the did:plc directory API (`relay plc serve`) and a client for any
