@@ -10,10 +10,12 @@
 //! - a **reader** pool of several read-only connections; WAL lets them run beside the writer
 //!   and see every committed transaction.
 //!
-//! Repository commits go through a **group-commit** queue: a writer task applies the commits
+//! Repository commits go through a **group-commit** queue: a writer thread applies the commits
 //! that queued up while it was busy in one transaction, each in its own savepoint (so a
 //! failing one rolls back alone), and answers each caller after the transaction is durable.
-//! [`SqliteStore::open`] must therefore run inside a tokio runtime, which hosts that task.
+//! It runs the statements itself on the writer connection's raw handle (`sqlite_commit.rs`)
+//! and takes that connection from the writer pool through the tokio runtime, so
+//! [`SqliteStore::open`] must run inside one.
 //!
 //! Foreign keys are on (deleting an account cascades to everything it owns), `synchronous =
 //! NORMAL` (a committed transaction survives a process crash such as SIGKILL; a power loss may

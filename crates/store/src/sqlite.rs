@@ -976,10 +976,19 @@ struct WriterStopped;
 struct GroupFailed(String);
 
 impl CommitQueue {
-    /// Starts the writer task on the current tokio runtime.
+    /// Starts the writer thread; must be called inside a tokio runtime (the thread uses it to
+    /// take the writer connection from the pool).
     pub(crate) fn start(pool: SqlitePool) -> CommitQueue {
         let (jobs, rx) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(run_commit_writer(pool, rx));
+        let runtime = tokio::runtime::Handle::current();
+        let spawned = std::thread::Builder::new()
+            .name("store-commit-writer".into())
+            .spawn(move || run_commit_writer(&runtime, &pool, rx));
+        if let Err(e) = spawned {
+            // Without the thread every commit fails with `WriterStopped` (the receiver is
+            // gone); nothing else of the store is affected.
+            tracing::error!(error = %e, "cannot start the commit writer thread");
+        }
         CommitQueue { jobs }
     }
 
@@ -993,40 +1002,84 @@ impl CommitQueue {
     }
 }
 
-async fn run_commit_writer(pool: SqlitePool, mut rx: tokio::sync::mpsc::Receiver<CommitJob>) {
-    while let Some(first) = rx.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
+/// How long the writer keeps the writer connection while commits keep arriving, before it
+/// gives other writers (sessions, blobs, account changes, the checkpointer) their turn.
+const HOLD: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The commit writer: a thread of its own, so that it is never queued behind the runtime's
+/// tasks (a firehose push wakes a task per subscriber; an async writer was rescheduled behind
+/// all of them at each await, which capped the write rate under a busy firehose). Jobs are
+/// taken in groups (`MAX_GROUP`); while more are already waiting, and for at most `HOLD`, the
+/// writer keeps the connection and its raw handle (no hand-off, statements stay prepared),
+/// then returns the connection to the pool. Ends when every sender is gone.
+fn run_commit_writer(
+    runtime: &tokio::runtime::Handle,
+    pool: &SqlitePool,
+    mut rx: tokio::sync::mpsc::Receiver<CommitJob>,
+) {
+    // The pool's connection bookkeeping (returning a connection) spawns on the runtime.
+    let _context = runtime.enter();
+    while let Some(first) = rx.blocking_recv() {
+        let mut conn = match runtime.block_on(pool.acquire()) {
+            Ok(conn) => conn,
+            Err(e) => {
+                fail_group(take_group(first, &mut rx), &e.to_string());
+                continue;
             }
+        };
+        let outcome = runtime.block_on(with_raw(&mut conn, |c| {
+            let started = std::time::Instant::now();
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                apply_group(c, take_group(job, &mut rx));
+                if started.elapsed() >= HOLD {
+                    break;
+                }
+                next = rx.try_recv().ok();
+            }
+            Ok(())
+        }));
+        if let Err(e) = outcome {
+            // The raw handle could not be had: the closure, and the job it held, were dropped
+            // unrun, so that caller gets `WriterStopped`; nothing was written.
+            tracing::error!(error = %e, "commit writer cannot use the writer connection");
         }
-        apply_group(&pool, group).await;
     }
 }
 
-/// Applies a group of commits in one transaction, each but a lone one in its own savepoint,
-/// all on the writer connection's raw handle in one go (`sqlite_commit.rs`); answers each
-/// caller once the transaction is committed.
-async fn apply_group(pool: &SqlitePool, group: Vec<CommitJob>) {
-    let outcome: StoreResult<Vec<StoreResult<CommitApplied>>> = async {
-        let mut conn = pool.acquire().await.map_err(db)?;
-        with_raw(&mut conn, |c| {
-            in_transaction(c, |c| {
-                if let [job] = group.as_slice() {
-                    // Alone: its failure is the transaction's.
-                    return sqlite_commit::apply_commit(c, &job.write).map(|a| vec![Ok(a)]);
-                }
-                group
-                    .iter()
-                    .map(|job| in_savepoint(c, |c| sqlite_commit::apply_commit(c, &job.write)))
-                    .collect()
-            })
-        })
-        .await
+/// `first` and whatever else is already queued, up to `MAX_GROUP`.
+fn take_group(first: CommitJob, rx: &mut tokio::sync::mpsc::Receiver<CommitJob>) -> Vec<CommitJob> {
+    let mut group = vec![first];
+    while group.len() < MAX_GROUP {
+        match rx.try_recv() {
+            Ok(job) => group.push(job),
+            Err(_) => break,
+        }
     }
-    .await;
+    group
+}
+
+fn fail_group(group: Vec<CommitJob>, msg: &str) {
+    for job in group {
+        let _ = job
+            .reply
+            .send(Err(StoreError::backend(GroupFailed(msg.to_owned()))));
+    }
+}
+
+/// Applies a group of commits in one transaction, each but a lone one in its own savepoint
+/// (`sqlite_commit.rs`); answers each caller once the transaction is committed.
+fn apply_group(c: &rusqlite::Connection, group: Vec<CommitJob>) {
+    let outcome = in_transaction(c, |c| {
+        if let [job] = group.as_slice() {
+            // Alone: its failure is the transaction's.
+            return sqlite_commit::apply_commit(c, &job.write).map(|a| vec![Ok(a)]);
+        }
+        group
+            .iter()
+            .map(|job| in_savepoint(c, |c| sqlite_commit::apply_commit(c, &job.write)))
+            .collect()
+    });
     match outcome {
         Ok(results) => {
             for (job, res) in group.into_iter().zip(results) {
@@ -1039,14 +1092,7 @@ async fn apply_group(pool: &SqlitePool, group: Vec<CommitJob>) {
                 let _ = job.reply.send(Err(e));
             }
         }
-        Err(e) => {
-            // The whole transaction is gone: nothing of the group was written.
-            let msg = e.to_string();
-            for job in group {
-                let _ = job
-                    .reply
-                    .send(Err(StoreError::backend(GroupFailed(msg.clone()))));
-            }
-        }
+        // The whole transaction is gone: nothing of the group was written.
+        Err(e) => fail_group(group, &e.to_string()),
     }
 }

@@ -10,9 +10,12 @@
 //! during which sqlx's worker does nothing with it), wraps the raw `sqlite3*` in a non-owning
 //! `rusqlite::Connection` (rusqlite is built on the same `libsqlite3-sys` as sqlx), and runs a
 //! closure. Nothing else changes: still one writer connection, the same transactions, the same
-//! statements; the closure's work (a few hundred microseconds of SQLite for a group, no fsync
-//! under `synchronous = NORMAL`) runs on the calling task. The decision and its safety argument
-//! are in `docs/decisions/0003-commit-path-on-the-raw-sqlite-handle.md`.
+//! statements. The group-commit writer (`sqlite.rs`) is a thread of its own that keeps the
+//! handle for as long as commits keep arriving (at most 20 ms at a time), so its synchronous
+//! SQLite work never blocks a runtime thread and its statements stay prepared across groups;
+//! the other callers (account creation, repository import, event appends) run a short closure
+//! inside their own sqlx transaction. The decision and its safety argument are in
+//! `docs/decisions/0003-commit-path-on-the-raw-sqlite-handle.md`.
 
 use std::collections::BTreeSet;
 
