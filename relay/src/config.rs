@@ -29,6 +29,9 @@ pub const DEFAULT_PLC_URL: &str = "https://plc.directory";
 pub const DEFAULT_APPVIEW_DID: &str = "did:web:api.bsky.app#bsky_appview";
 /// Default AppView base URL.
 pub const DEFAULT_APPVIEW_URL: &str = "https://api.bsky.app";
+/// Smallest positive `firehose_max_bytes_per_second`: 1 KiB/s (less would make one ordinary
+/// commit take seconds; `0` turns the limit off).
+pub const MIN_FIREHOSE_BYTES_PER_SECOND: u64 = 1024;
 
 /// A secret string (password, token) whose `Debug` never shows the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -339,6 +342,7 @@ struct RawConfig {
     firehose_buffer_events: Option<usize>,
     firehose_buffer_bytes: Option<usize>,
     firehose_max_subscribers: Option<usize>,
+    firehose_max_bytes_per_second: Option<u64>,
     crawlers: Option<Vec<String>>,
     email_from: Option<String>,
     smtp_url: Option<String>,
@@ -499,6 +503,12 @@ impl RawConfig {
             env,
             "firehose_max_subscribers",
             &mut self.firehose_max_subscribers,
+            parse_from_str,
+        )?;
+        env_value(
+            env,
+            "firehose_max_bytes_per_second",
+            &mut self.firehose_max_bytes_per_second,
             parse_from_str,
         )?;
         env_value(env, "crawlers", &mut self.crawlers, parse_list)?;
@@ -716,6 +726,15 @@ impl RawConfig {
                 "must be positive".to_owned(),
             ));
         }
+        let max_bytes_per_second = self
+            .firehose_max_bytes_per_second
+            .unwrap_or(defaults.max_bytes_per_second);
+        if (1..MIN_FIREHOSE_BYTES_PER_SECOND).contains(&max_bytes_per_second) {
+            return Err(invalid(
+                "firehose_max_bytes_per_second",
+                format!("must be 0 (no limit) or at least {MIN_FIREHOSE_BYTES_PER_SECOND}"),
+            ));
+        }
         let mut crawlers = Vec::new();
         for entry in self.crawlers.iter().flatten() {
             if entry.trim().is_empty() {
@@ -731,6 +750,7 @@ impl RawConfig {
             buffer_bytes,
             crawlers,
             max_subscribers,
+            max_bytes_per_second,
             ..defaults
         })
     }

@@ -25,7 +25,14 @@ pub const DEFAULT_MAX_SUBSCRIBERS: usize = 5_000;
 /// Default live buffer, in bytes (`firehose_buffer_bytes`): 64 MiB.
 pub const DEFAULT_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 
-/// Firehose settings. The first five come from the config file / environment; the timeouts
+/// Default per-connection bandwidth limit (`firehose_max_bytes_per_second`): 8 MiB/s. Live
+/// traffic never gets near it: 1,000 events/s of ~2 KiB (a very busy PDS) is ~2 MiB/s, and the
+/// one-second burst (8 MiB) absorbs spikes. What it bounds is a replay of the retention window
+/// from an old cursor, which would otherwise go as fast as the socket takes it (a 72 h replay
+/// of 1 GiB takes at least ~2 minutes instead of saturating the uplink per subscriber).
+pub const DEFAULT_MAX_BYTES_PER_SECOND: u64 = 8 * 1024 * 1024;
+
+/// Firehose settings. The first six come from the config file / environment; the timeouts
 /// are fixed defaults that tests may shorten.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirehoseSettings {
@@ -41,6 +48,9 @@ pub struct FirehoseSettings {
     /// Most `subscribeRepos` connections at once (`firehose_max_subscribers`); one more is
     /// refused with 503 before the upgrade (checklist #180).
     pub max_subscribers: usize,
+    /// Bytes per second each `subscribeRepos` connection is sent at most, after a one-second
+    /// burst (`firehose_max_bytes_per_second`; `0`: no limit; checklist #180).
+    pub max_bytes_per_second: u64,
     /// How often a ping is sent to each subscriber.
     pub ping_interval: Duration,
     /// A subscriber that sends nothing (not even a pong) for this long is disconnected.
@@ -60,6 +70,7 @@ impl Default for FirehoseSettings {
             buffer_bytes: DEFAULT_BUFFER_BYTES,
             crawlers: Vec::new(),
             max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
+            max_bytes_per_second: DEFAULT_MAX_BYTES_PER_SECOND,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
             send_timeout: Duration::from_secs(60),

@@ -12,6 +12,7 @@
 //! - [`firehose_service`]: firehose settings, `requestCrawl` over the SSRF-guarded client,
 //!   retention pruning and crawler tasks (`subscribeRepos` itself: `xrpc/subscribe.rs`, on
 //!   [`ws`], our RFC 6455 server side that writes the shared frame bytes with vectored writes).
+//! - [`throttle`]: the per-connection firehose bandwidth limit (a pure token bucket).
 //! - [`proxy`]: service proxying (`atproto-proxy`, default AppView) for methods not served here.
 //! - [`commands`]: the `relay serve` and `relay plc serve` subcommands.
 //! - [`plc_directory`]: the did:plc directory API (`relay plc serve`) and a client for any
@@ -36,6 +37,7 @@ pub mod rate_limit;
 pub mod secrets;
 pub mod server;
 pub mod ssrf;
+pub mod throttle;
 pub mod ws;
 pub mod xrpc;
 

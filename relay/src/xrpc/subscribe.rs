@@ -15,8 +15,15 @@
 //! shutdown closes with 1001. Frames from the client are read and ignored (#74); any of them
 //! (pongs included) counts as a sign of life, pings are answered, a close is echoed. A ping
 //! goes out every `ping_interval`; a client silent for `idle_timeout`, or whose socket does
-//! not take a batch within `send_timeout`, is disconnected.
+//! not take a write within `send_timeout`, is disconnected.
+//!
+//! Bandwidth (#180): each connection is held to `firehose_max_bytes_per_second` by a
+//! [`Throttle`]. A batch is written in chunks of about an eighth of a second's worth (at least
+//! one frame); after a chunk, if the bucket is empty, the next write (and the next batch) waits,
+//! while client frames, pings and shutdown are still handled. A live subscriber held back until
+//! it falls out of the live ring gets `ConsumerTooSlow` like any slow consumer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -31,6 +38,7 @@ use tokio::time::Instant;
 
 use crate::error::ApiError;
 use crate::server::AppState;
+use crate::throttle::Throttle;
 use crate::ws::{HandshakeError, Incoming, WebSocket};
 
 /// The route.
@@ -142,10 +150,68 @@ async fn close<S: AsyncRead + AsyncWrite + Unpin>(
     .await;
 }
 
+/// The frames of the current batch still to write, and when writing may resume.
+struct Outbox {
+    /// The batch from [`firehose::Subscription::next_batch`].
+    frames: Vec<Bytes>,
+    /// How many of `frames` are written.
+    sent: usize,
+    throttle: Throttle,
+    /// No write before this (the bucket is empty).
+    not_before: Option<Instant>,
+}
+
+impl Outbox {
+    /// Whether part of the batch is still to be written.
+    fn pending(&self) -> bool {
+        self.sent < self.frames.len()
+    }
+
+    /// Writes the next chunk of the batch (frames up to the throttle's chunk size, at least
+    /// one) within `send_timeout`, then asks the throttle how long to wait (frame payload bytes
+    /// are counted). `false` if the socket did not take it.
+    async fn write_chunk<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        socket: &mut WebSocket<S>,
+        send_timeout: Duration,
+    ) -> bool {
+        let limit = self.throttle.chunk_bytes();
+        let mut end = self.sent;
+        let mut bytes = 0usize;
+        for frame in &self.frames[self.sent..] {
+            if end > self.sent && bytes.saturating_add(frame.len()) > limit {
+                break;
+            }
+            bytes = bytes.saturating_add(frame.len());
+            end += 1;
+        }
+        let written = tokio::time::timeout(
+            send_timeout,
+            socket.write_binary_batch(&self.frames[self.sent..end]),
+        )
+        .await;
+        self.sent = end;
+        if self.sent >= self.frames.len() {
+            self.frames.clear();
+            self.sent = 0;
+        }
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::debug!("subscribeRepos client too slow to take a batch or gone");
+            return false;
+        }
+        let now = Instant::now();
+        let delay = self.throttle.delay_after(now.into_std(), bytes);
+        self.not_before = (!delay.is_zero()).then(|| now + delay);
+        true
+    }
+}
+
 /// One subscriber's connection: one task, no split. The loop waits for whichever comes first:
 /// a frame from the client (a sign of life; pings answered inside [`WebSocket::next`], which
 /// is cancel-safe), the ping tick, or the next batch of frames, written with vectored writes
-/// straight from the shared buffers (nothing copied or allocated per frame).
+/// straight from the shared buffers (nothing copied or allocated per frame). While the
+/// throttle holds writes back, it waits for the end of that pause instead of the next batch,
+/// and watches the hub so that a shutdown still closes the connection at once.
 async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
     mut socket: WebSocket<S>,
     state: AppState,
@@ -162,6 +228,16 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
             return;
         }
     };
+    // Started by `subscribe`; watched for shutdown while the throttle holds writes back.
+    let hub = match state.firehose().start().await {
+        Ok(hub) => Arc::clone(hub),
+        Err(e) => {
+            tracing::error!(error = %e, "subscribeRepos cannot start");
+            close(&mut socket, firehose::Closed::Store(e).frame(), 1000, "").await;
+            return;
+        }
+    };
+    let mut head_rx = hub.watch_head();
 
     let mut seen = Instant::now();
     let mut ping = tokio::time::interval_at(
@@ -169,8 +245,15 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
         settings.ping_interval,
     );
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut out: Vec<Bytes> = Vec::new();
+    let mut out = Outbox {
+        frames: Vec::new(),
+        sent: 0,
+        throttle: Throttle::new(settings.max_bytes_per_second),
+        not_before: None,
+    };
     loop {
+        let waiting = out.not_before.is_some();
+        let pending = out.pending();
         tokio::select! {
             biased;
             msg = socket.next() => match msg {
@@ -189,16 +272,23 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
                     break;
                 }
             }
-            next = sub.next_batch(&mut out) => match next {
+            changed = head_rx.changed(), if waiting => {
+                if changed.is_err() || hub.is_closed() {
+                    close(&mut socket, None, 1001, "").await;
+                    break;
+                }
+            }
+            () = tokio::time::sleep_until(out.not_before.unwrap_or_else(Instant::now)), if waiting => {
+                out.not_before = None;
+            }
+            () = std::future::ready(()), if pending && !waiting => {
+                if !out.write_chunk(&mut socket, settings.send_timeout).await {
+                    break;
+                }
+            }
+            next = sub.next_batch(&mut out.frames), if !pending && !waiting => match next {
                 Ok(()) => {
-                    let sent = tokio::time::timeout(
-                        settings.send_timeout,
-                        socket.write_binary_batch(&out),
-                    )
-                    .await;
-                    out.clear();
-                    if !matches!(sent, Ok(Ok(()))) {
-                        tracing::debug!("subscribeRepos client too slow to take a batch or gone");
+                    if !out.write_chunk(&mut socket, settings.send_timeout).await {
                         break;
                     }
                 }

@@ -870,3 +870,155 @@ async fn request_crawl_at_startup() {
         t.abort();
     }
 }
+
+/// The bandwidth limit of the checklist #180 tests: 32 KiB/s, so a burst of 32 KiB.
+const THROTTLE_RATE: usize = 32 * 1024;
+
+/// A relay limited to [`THROTTLE_RATE`] per connection whose log holds an account's creation
+/// and 20 commits of an 8,000-character record (~175 KiB of frames); returns its head seq.
+async fn throttled_relay_with_big_records() -> (TestRelay, Server, i64) {
+    let rate = THROTTLE_RATE.to_string();
+    let relay = TestRelay::start(&[("RELAY_FIREHOSE_MAX_BYTES_PER_SECOND", rate.as_str())]).await;
+    let server = Server::start(relay.app.clone()).await;
+    let alice = create_account(&relay, "alice.test").await;
+    let big = "t".repeat(8_000);
+    for i in 0..20 {
+        write(
+            &relay,
+            &alice.access,
+            "com.atproto.repo.createRecord",
+            json!({"repo": alice.did, "collection": "com.example.big", "rkey": format!("k{i}"),
+                   "record": {"$type": "com.example.big", "text": big}}),
+        )
+        .await;
+    }
+    let head = relay.state.firehose().head().await.expect("head");
+    assert_eq!(head, 24);
+    (relay, server, head)
+}
+
+/// Checklist #180 (bandwidth throttling): a replay from `cursor=0` well over the burst arrives
+/// whole and in order, but no faster than the limit allows: the last frame cannot leave before
+/// (total - burst - last write) / rate. Pings from the client are answered while the throttle
+/// holds the stream back. Only a lower bound on time is checked.
+#[tokio::test]
+async fn checklist_180_replay_is_throttled_in_order() {
+    let (_relay, server, head) = throttled_relay_with_big_records().await;
+    let started = std::time::Instant::now();
+    let mut ws = connect(&server, Some(0)).await;
+    let (mut frames, mut total, mut largest) = (Vec::new(), 0usize, 0usize);
+    let (mut pinged, mut pong_before_end) = (false, false);
+    while frames.len() < usize::try_from(head).unwrap() {
+        let msg = tokio::time::timeout(WAIT, ws.0.next())
+            .await
+            .unwrap_or_else(|_| panic!("after {} frames: nothing for {WAIT:?}", frames.len()))
+            .expect("stream open")
+            .expect("message");
+        match msg {
+            Message::Binary(b) => {
+                total += b.len();
+                largest = largest.max(b.len());
+                frames.push(decode_frame(&b).expect("frame per spec"));
+                if frames.len() == 6 && !pinged {
+                    ws.0.send(Message::Ping(b"throttled?".to_vec().into()))
+                        .await
+                        .expect("ping");
+                    pinged = true;
+                }
+            }
+            Message::Pong(p) if &p[..] == b"throttled?" => pong_before_end = true,
+            Message::Close(c) => panic!("closed after {} frames: {c:?}", frames.len()),
+            _ => {}
+        }
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(
+        kinds(&frames[..4]),
+        ["#identity", "#account", "#commit", "#sync"]
+    );
+    assert!(kinds(&frames[4..]).iter().all(|k| *k == "#commit"));
+    assert_eq!(frames[0].seq(), Some(1));
+    assert_consecutive(&frames);
+    assert!(
+        pong_before_end,
+        "the client's ping is answered during the replay"
+    );
+    // Each write is at most an eighth of a second's worth or one frame.
+    let last_write = largest.max(THROTTLE_RATE / 8);
+    assert!(
+        total > 4 * THROTTLE_RATE,
+        "well over the burst: {total} bytes"
+    );
+    let floor = (total - THROTTLE_RATE - last_write) as f64 / THROTTLE_RATE as f64 - 0.1;
+    println!(
+        "checklist #180: {} frames, {total} bytes at {THROTTLE_RATE} B/s in {elapsed:?} \
+         (floor {floor:.2} s)",
+        frames.len()
+    );
+    assert!(
+        elapsed.as_secs_f64() >= floor,
+        "{total} bytes in {elapsed:?}: faster than {THROTTLE_RATE} B/s allows ({floor:.2} s)"
+    );
+    server.stop().await;
+}
+
+/// Checklist #180: while the throttle holds a replay back, a shutdown still closes the
+/// connection (1001) at once instead of after the rest of the replay.
+#[tokio::test]
+async fn checklist_180_shutdown_while_throttled() {
+    let (relay, server, head) = throttled_relay_with_big_records().await;
+    let mut ws = connect(&server, Some(0)).await;
+    // Past the burst: the server is now waiting between writes.
+    let first = ws.frames(8).await;
+    assert_consecutive(&first);
+    relay.state.firehose().close();
+    let mut more = 0;
+    loop {
+        match ws.next(WAIT).await {
+            Got::Frame(f) => {
+                assert!(f.op == 1, "no error frame on shutdown: {f:?}");
+                more += 1;
+            }
+            Got::Closed(code) => {
+                assert_eq!(code, Some(1001));
+                break;
+            }
+            Got::Timeout => panic!("not closed after the shutdown"),
+        }
+    }
+    assert!(
+        8 + more < usize::try_from(head).unwrap(),
+        "closed before the replay ended ({more} frames after the shutdown)"
+    );
+    server.stop().await;
+}
+
+/// Checklist #180: `firehose_max_bytes_per_second` defaults to 8 MiB/s, is read from the
+/// environment and the file, `0` turns it off, and values under 1 KiB/s are refused by name.
+#[test]
+fn checklist_180_bandwidth_option() {
+    let env = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let d = relay::Config::from_sources(None, env(&[])).unwrap();
+    assert_eq!(d.firehose.max_bytes_per_second, 8 * 1024 * 1024);
+    let var = "RELAY_FIREHOSE_MAX_BYTES_PER_SECOND";
+    for (value, want) in [("0", 0), ("1024", 1024), ("32768", 32_768)] {
+        let c = relay::Config::from_sources(None, env(&[(var, value)])).unwrap();
+        assert_eq!(c.firehose.max_bytes_per_second, want, "{value}");
+    }
+    let c =
+        relay::Config::from_sources(Some("firehose_max_bytes_per_second = 0"), env(&[])).unwrap();
+    assert_eq!(c.firehose.max_bytes_per_second, 0);
+    for value in ["1", "1023", "-5", "fast"] {
+        let e = relay::Config::from_sources(None, env(&[(var, value)])).unwrap_err();
+        assert!(
+            e.to_string().contains("FIREHOSE_MAX_BYTES_PER_SECOND")
+                || e.to_string().contains("firehose_max_bytes_per_second"),
+            "{value}: {e}"
+        );
+    }
+}
