@@ -66,7 +66,7 @@ pub(crate) fn token_in(text: &str) -> String {
 }
 
 /// The code in the newest outbox email, checking it went to `to`.
-fn last_token(relay: &TestRelay, to: &str) -> String {
+pub(crate) fn last_token(relay: &TestRelay, to: &str) -> String {
     let files = outbox(relay);
     let (_, text) = files.last().expect("an email in the outbox");
     assert!(text.contains(&format!("To: {to}")), "{text}");

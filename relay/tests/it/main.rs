@@ -11,6 +11,7 @@ mod firehose;
 mod http_basics;
 mod identity_resolve;
 mod import_repo;
+mod migration_firehose;
 mod pds_flow;
 mod plc_directory;
 mod proxy;
