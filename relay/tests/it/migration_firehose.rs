@@ -208,6 +208,8 @@ struct Migrated {
     old_before_deactivate: i64,
     /// The new relay's `getLatestCommit` after activation: (cid, rev).
     new_head: (String, String),
+    /// The first post written on the new relay after the switch: its commit (cid, rev).
+    first_new_commit: (String, String),
 }
 
 /// The whole migration, old -> new, as `interop-tests/e2e/migration.test.mjs`.
@@ -408,6 +410,20 @@ async fn migrate(old: &TestRelay, new: &TestRelay) -> Migrated {
     )
     .await;
     assert!(!refused.status.is_success(), "{}", refused.status);
+    // The new relay takes writes: its first #commit continues from the #sync.
+    let written = ok(post(
+        new,
+        "com.atproto.repo.createRecord",
+        Some(&access),
+        json!({"repo": did, "collection": "app.bsky.feed.post", "record": {
+            "$type": "app.bsky.feed.post", "text": "hello from the new house", "createdAt": "2024-01-01T00:00:03.000Z",
+        }}),
+    )
+    .await);
+    let first_new_commit = (
+        written["commit"]["cid"].as_str().expect("cid").to_owned(),
+        written["commit"]["rev"].as_str().expect("rev").to_owned(),
+    );
 
     Migrated {
         did,
@@ -418,6 +434,7 @@ async fn migrate(old: &TestRelay, new: &TestRelay) -> Migrated {
         new_before_activate,
         old_before_deactivate,
         new_head,
+        first_new_commit,
     }
 }
 
@@ -425,7 +442,8 @@ async fn migrate(old: &TestRelay, new: &TestRelay) -> Migrated {
 /// `createAccount{did}`/import/blobs/preferences; `#identity` once the PLC update is confirmed
 /// (still deactivated, no `#account` active); on activation `#account` (active), then (as the
 /// reference's `activateAccount` over-emits) `#identity` again and a `#sync` of the head
-/// `getLatestCommit` reports, new rev, signed with the new key from the PLC document. Old
+/// `getLatestCommit` reports, new rev, signed with the new key from the PLC document (and the
+/// first write's `#commit` chained on it: `since`, `prevData`, same key). Old
 /// relay: `#account` (`active: false`, `deactivated`) after `deactivateAccount` and nothing
 /// after it.
 #[tokio::test]
@@ -472,10 +490,11 @@ async fn checklist_101_both_firehoses_during_a_migration() {
     if let Some(handle) = identity.str_field("handle") {
         assert_eq!(handle, HANDLE);
     }
-    // Activation: #account (active), #identity (the reference's over-emission), #sync.
+    // Activation: #account (active), #identity (the reference's over-emission), #sync; then
+    // the first write's #commit.
     assert_eq!(
         kinds_of(&activated),
-        ["#account", "#identity", "#sync"],
+        ["#account", "#identity", "#sync", "#commit"],
         "{activated:?}"
     );
     let account = activated[0];
@@ -510,6 +529,18 @@ async fn checklist_101_both_firehoses_during_a_migration() {
         commit.verify(&m.old_key).is_err(),
         "not the old relay's signature"
     );
+    // The first write after the switch: a #commit chained on the #sync, new key.
+    let next = activated[3];
+    let (next_cid, next_commit) = carried_commit(next);
+    assert_eq!(next_cid.to_string(), m.first_new_commit.0);
+    assert_eq!(next.str_field("rev"), Some(m.first_new_commit.1.as_str()));
+    assert_eq!(next.str_field("since"), Some(m.new_head.1.as_str()));
+    assert_eq!(
+        map(next).get("prevData"),
+        Some(&Value::Link(*commit.data())),
+        "prevData is the synced commit's data"
+    );
+    next_commit.verify(&m.new_key).expect("new key");
 
     // Old relay: the account's life there, then #account (deactivated) and nothing after it.
     let theirs = about(&old_frames, did);
