@@ -254,6 +254,7 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
     loop {
         let waiting = out.not_before.is_some();
         let pending = out.pending();
+        let resume = out.not_before.unwrap_or_else(Instant::now);
         tokio::select! {
             biased;
             msg = socket.next() => match msg {
@@ -278,7 +279,7 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
                     break;
                 }
             }
-            () = tokio::time::sleep_until(out.not_before.unwrap_or_else(Instant::now)), if waiting => {
+            () = tokio::time::sleep_until(resume), if waiting => {
                 out.not_before = None;
             }
             () = std::future::ready(()), if pending && !waiting => {
