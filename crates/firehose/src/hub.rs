@@ -16,7 +16,7 @@
 //! is visible every row with a lower `seq` that will ever exist is visible too.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
@@ -74,6 +74,9 @@ pub struct Hub {
     head: watch::Sender<Seq>,
     limits: RingLimits,
     closed: AtomicBool,
+    /// Open [`crate::Subscription`]s (they count themselves in and out): the tailer spaces its
+    /// pushes by this, not by the head's receivers, which other watchers hold too.
+    subscribers: AtomicUsize,
 }
 
 impl Hub {
@@ -92,7 +95,21 @@ impl Hub {
                 max_bytes: limits.max_bytes.max(1),
             },
             closed: AtomicBool::new(false),
+            subscribers: AtomicUsize::new(0),
         }
+    }
+
+    /// How many subscriptions are open.
+    pub fn subscribers(&self) -> usize {
+        self.subscribers.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn subscription_opened(&self) {
+        self.subscribers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn subscription_closed(&self) {
+        self.subscribers.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Ends every subscription (server shutdown): readers wake and see [`Hub::is_closed`].
@@ -265,8 +282,7 @@ pub(crate) async fn run_tailer(
     loop {
         if !backlog && let Some(t) = last_push {
             let window = match hub.upgrade() {
-                // Every subscription holds one receiver of the head.
-                Some(h) => coalesce.window(h.head.receiver_count()),
+                Some(h) => coalesce.window(h.subscribers()),
                 None => return,
             };
             let since = t.elapsed();

@@ -72,6 +72,12 @@ impl std::fmt::Debug for Subscription {
     }
 }
 
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.subscription_closed();
+    }
+}
+
 impl Subscription {
     pub(crate) fn new(
         hub: Arc<Hub>,
@@ -83,6 +89,7 @@ impl Subscription {
         batch: usize,
     ) -> Subscription {
         let head_rx = hub.watch_head();
+        hub.subscription_opened();
         Subscription {
             hub,
             events,

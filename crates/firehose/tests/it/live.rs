@@ -144,3 +144,20 @@ async fn close_ends_subscriptions() {
         .expect("ends");
     assert!(matches!(r, Err(Closed::Shutdown)));
 }
+
+/// The tailer spaces pushes by the number of open subscriptions (checklist #180): the count
+/// follows subscriptions in and out, and other holders of the head watch do not count.
+#[tokio::test]
+async fn subscriber_count_follows_subscriptions() {
+    let fx = Fixture::new(config(8)).await;
+    let hub = fx.firehose.start().await.expect("start").clone();
+    let _other_watcher = fx.firehose.watch_head().await.expect("watch");
+    assert_eq!(hub.subscribers(), 0);
+    let a = fx.firehose.subscribe(None).await.expect("subscribe");
+    let b = fx.firehose.subscribe(Some(0)).await.expect("subscribe");
+    assert_eq!(hub.subscribers(), 2);
+    drop(a);
+    assert_eq!(hub.subscribers(), 1);
+    drop(b);
+    assert_eq!(hub.subscribers(), 0);
+}
