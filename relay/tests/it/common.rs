@@ -246,3 +246,17 @@ pub(crate) fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The last event `seq` the relay has stored (0 if none). Use it rather than the firehose
+/// hub's head right after a write: the hub learns of events from its tailer task, so its head
+/// may lag behind a write that has just returned.
+pub(crate) async fn stored_head(relay: &TestRelay) -> i64 {
+    relay
+        .state
+        .pds()
+        .events()
+        .latest_seq()
+        .await
+        .expect("latest seq")
+        .unwrap_or(0)
+}

@@ -566,7 +566,7 @@ async fn future_cursor_error_frame_then_close() {
     assert_eq!(f.str_field("error"), Some("FutureCursor"));
     assert!(matches!(ws.next(WAIT).await, Got::Closed(_)));
     // Exactly at the head: accepted, nothing to replay, then live (checklist #76).
-    let head = relay.state.firehose().head().await.expect("head");
+    let head = crate::common::stored_head(&relay).await;
     let mut ws = connect(&server, Some(head)).await;
     ws.quiet(Duration::from_millis(300)).await;
     // cursor=0: the whole window (checklist #79).
@@ -746,7 +746,7 @@ async fn replay_across_restart() {
     )
     .await;
     let alice = create_account(&first, "alice.test").await;
-    let before = first.state.firehose().head().await.expect("head");
+    let before = crate::common::stored_head(&first).await;
     assert_eq!(before, 4);
     drop(first);
 
@@ -892,7 +892,7 @@ async fn throttled_relay_with_big_records() -> (TestRelay, Server, i64) {
         )
         .await;
     }
-    let head = relay.state.firehose().head().await.expect("head");
+    let head = crate::common::stored_head(&relay).await;
     assert_eq!(head, 24);
     (relay, server, head)
 }

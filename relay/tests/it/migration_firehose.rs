@@ -82,7 +82,7 @@ impl Watch {
     /// Every frame received until the relay's current head seq, decoded (each must be a
     /// valid event frame, op 1).
     async fn collect(mut self, relay: &TestRelay) -> Vec<DecodedFrame> {
-        let head = stored_head(relay).await;
+        let head = crate::common::stored_head(relay).await;
         let mut frames: Vec<DecodedFrame> = Vec::new();
         let deadline = tokio::time::Instant::now() + WAIT;
         while frames.last().and_then(DecodedFrame::seq).unwrap_or(0) < head {
@@ -100,19 +100,6 @@ impl Watch {
         self.reader.abort();
         frames
     }
-}
-
-/// The last event `seq` the relay has stored (0 if none): the firehose hub learns of events
-/// asynchronously, so its own head may lag behind a write that has just returned.
-async fn stored_head(relay: &TestRelay) -> i64 {
-    relay
-        .state
-        .pds()
-        .events()
-        .latest_seq()
-        .await
-        .expect("latest seq")
-        .unwrap_or(0)
 }
 
 fn map(f: &DecodedFrame) -> &BTreeMap<String, Value> {
@@ -353,7 +340,7 @@ async fn migrate(old: &TestRelay, new: &TestRelay) -> Migrated {
     )
     .await)["operation"]
         .clone();
-    let new_before_submit = stored_head(new).await;
+    let new_before_submit = crate::common::stored_head(new).await;
     ok(post(
         new,
         "com.atproto.identity.submitPlcOperation",
@@ -373,7 +360,7 @@ async fn migrate(old: &TestRelay, new: &TestRelay) -> Migrated {
     );
 
     // Switch: new activateAccount, old deactivateAccount.
-    let new_before_activate = stored_head(new).await;
+    let new_before_activate = crate::common::stored_head(new).await;
     ok(post(
         new,
         "com.atproto.server.activateAccount",
@@ -381,7 +368,7 @@ async fn migrate(old: &TestRelay, new: &TestRelay) -> Migrated {
         json!({}),
     )
     .await);
-    let old_before_deactivate = stored_head(old).await;
+    let old_before_deactivate = crate::common::stored_head(old).await;
     ok(post(
         old,
         "com.atproto.server.deactivateAccount",
