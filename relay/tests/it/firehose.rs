@@ -1022,3 +1022,77 @@ fn checklist_180_bandwidth_option() {
         );
     }
 }
+
+async fn latest_commit(relay: &TestRelay, did: &str) -> serde_json::Value {
+    ok(crate::pds_flow::get(
+        relay,
+        &format!("com.atproto.sync.getLatestCommit?did={did}"),
+        None,
+    )
+    .await)
+}
+
+/// Checklist #89: importing a repository into an account that is already active (a rebuild of
+/// its own repository from a CAR) announces the new head with a `#sync`: its CAR holds only the
+/// new commit, which is the head `getLatestCommit` reports, newer than the previous head, and
+/// signed with the account's key; nothing else is emitted.
+#[tokio::test]
+async fn checklist_89_import_into_an_active_account_emits_sync() {
+    let relay = TestRelay::start(&[]).await;
+    let server = Server::start(relay.app.clone()).await;
+    let alice = create_account(&relay, "alice.test").await;
+    for i in 0..3 {
+        write(
+            &relay,
+            &alice.access,
+            "com.atproto.repo.createRecord",
+            json!({"repo": alice.did, "collection": "app.bsky.feed.post",
+                   "record": {"$type": "app.bsky.feed.post", "text": format!("post {i}"),
+                              "createdAt": "2026-11-23T12:00:00.000Z"}}),
+        )
+        .await;
+    }
+    let before = latest_commit(&relay, &alice.did).await;
+    let car = crate::pds_flow::get(
+        &relay,
+        &format!("com.atproto.sync.getRepo?did={}", alice.did),
+        None,
+    )
+    .await;
+    assert!(car.status.is_success());
+    let mut live = connect(&server, Some(crate::common::stored_head(&relay).await)).await;
+
+    let request = Request::post("/xrpc/com.atproto.repo.importRepo")
+        .header("authorization", format!("Bearer {}", alice.access))
+        .header("content-type", "application/vnd.ipld.car")
+        .body(Body::from(car.body.to_vec()))
+        .unwrap();
+    let reply = send(&relay.app, request).await;
+    assert!(reply.status.is_success(), "importRepo: {}", reply.status);
+
+    let f = live.frames(1).await;
+    assert_eq!(kinds(&f), ["#sync"], "checklist #89");
+    let after = latest_commit(&relay, &alice.did).await;
+    assert_eq!(f[0].str_field("did"), Some(alice.did.as_str()));
+    assert_eq!(f[0].str_field("rev"), after["rev"].as_str());
+    assert!(
+        after["rev"].as_str() > before["rev"].as_str(),
+        "the imported head is newer than the previous one"
+    );
+    let Value::Bytes(car) = &map(&f[0])["blocks"] else {
+        panic!("blocks bytes")
+    };
+    let reader = repo::car::CarReader::new(car.as_slice()).expect("CAR");
+    let head: Cid = after["cid"].as_str().expect("cid").parse().expect("cid");
+    assert_eq!(
+        reader.roots(),
+        [head],
+        "the #sync CAR's root is the new head"
+    );
+    let blocks: Vec<(Cid, Vec<u8>)> = reader.map(|b| b.expect("block")).collect();
+    assert_eq!(blocks.len(), 1, "a #sync carries the commit block only");
+    let commit = Commit::decode(&blocks[0].1).expect("commit");
+    let key = Chains::default().key(&relay, &alice.did).await;
+    commit.verify(&key).expect("signed with the account's key");
+    live.quiet(Duration::from_millis(300)).await;
+}
