@@ -52,42 +52,35 @@ pub(crate) fn found(res: &SqliteQueryResult) -> StoreResult<()> {
     Ok(())
 }
 
+/// The [`Conflict`] a unique-constraint violation with this message stands for, by the
+/// constraint's columns (shared with the raw-handle path, `sqlite_commit.rs`).
+pub(crate) fn unique_conflict(msg: &str) -> Option<Conflict> {
+    if msg.contains("account.handle") {
+        Some(Conflict::Handle)
+    } else if msg.contains("account.email") {
+        Some(Conflict::Email)
+    } else if msg.contains("account.did") {
+        Some(Conflict::Did)
+    } else if msg.contains("app_password.") {
+        Some(Conflict::AppPasswordName)
+    } else {
+        None
+    }
+}
+
 /// Maps a unique-constraint violation to a [`Conflict`] by the constraint's columns.
 fn map_unique(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(d) = &e
         && d.is_unique_violation()
+        && let Some(c) = unique_conflict(d.message())
     {
-        let msg = d.message();
-        let conflict = if msg.contains("account.handle") {
-            Some(Conflict::Handle)
-        } else if msg.contains("account.email") {
-            Some(Conflict::Email)
-        } else if msg.contains("account.did") {
-            Some(Conflict::Did)
-        } else if msg.contains("app_password.") {
-            Some(Conflict::AppPasswordName)
-        } else {
-            None
-        };
-        if let Some(c) = conflict {
-            return StoreError::Conflict(c);
-        }
+        return StoreError::Conflict(c);
     }
     db(e)
 }
 
 async fn insert_event(conn: &mut SqliteConnection, event: &NewEvent) -> StoreResult<Seq> {
     with_raw(conn, |c| sqlite_commit::insert_event(c, event)).await
-}
-
-async fn insert_optional_event(
-    conn: &mut SqliteConnection,
-    event: Option<&NewEvent>,
-) -> StoreResult<Option<Seq>> {
-    match event {
-        Some(e) => insert_event(conn, e).await.map(Some),
-        None => Ok(None),
-    }
 }
 
 /// The columns of an [`AccountTuple`], in order.
@@ -133,6 +126,35 @@ impl SqliteStore {
             .await
             .map_err(db)?;
         row.map(account_row).transpose()
+    }
+
+    /// One `UPDATE` of an account row (`NotFound` if it matched none; a unique violation is
+    /// its [`Conflict`]) and the events announcing it, in one transaction on the writer
+    /// connection's raw handle; the last event's `seq`.
+    async fn update_account(
+        &self,
+        sql: &'static str,
+        params: impl rusqlite::Params + Send,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<Seq>> {
+        let mut conn = self.write.acquire().await.map_err(db)?;
+        with_raw(&mut conn, |c| {
+            in_transaction(c, |c| {
+                let changed = c
+                    .prepare_cached(sql)
+                    .and_then(|mut s| s.execute(params))
+                    .map_err(sqlite_commit::map_unique)?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                let mut seq = None;
+                for event in events {
+                    seq = Some(sqlite_commit::insert_event(c, event)?);
+                }
+                Ok(seq)
+            })
+        })
+        .await
     }
 }
 
@@ -194,17 +216,12 @@ impl AccountStore for SqliteStore {
         handle: &Handle,
         event: Option<NewEvent>,
     ) -> StoreResult<Option<Seq>> {
-        let mut tx = self.write.begin().await.map_err(db)?;
-        let res = sqlx::query("UPDATE account SET handle = ? WHERE did = ?")
-            .bind(handle.as_str())
-            .bind(did.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_unique)?;
-        found(&res)?;
-        let seq = insert_optional_event(&mut tx, event.as_ref()).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(seq)
+        self.update_account(
+            "UPDATE account SET handle = ?1 WHERE did = ?2",
+            (handle.as_str(), did.as_str()),
+            event.as_slice(),
+        )
+        .await
     }
 
     async fn set_deactivated(
@@ -230,22 +247,12 @@ impl AccountStore for SqliteStore {
         delete_after: Option<Millis>,
         events: Vec<NewEvent>,
     ) -> StoreResult<Option<Seq>> {
-        let mut tx = self.write.begin().await.map_err(db)?;
-        let res =
-            sqlx::query("UPDATE account SET deactivated_at = ?, delete_after = ? WHERE did = ?")
-                .bind(deactivated_at)
-                .bind(delete_after)
-                .bind(did.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        found(&res)?;
-        let mut seq = None;
-        for event in &events {
-            seq = Some(insert_event(&mut tx, event).await?);
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(seq)
+        self.update_account(
+            "UPDATE account SET deactivated_at = ?1, delete_after = ?2 WHERE did = ?3",
+            (deactivated_at, delete_after, did.as_str()),
+            &events,
+        )
+        .await
     }
 
     async fn set_takedown(
@@ -254,17 +261,12 @@ impl AccountStore for SqliteStore {
         takedown_ref: Option<String>,
         event: Option<NewEvent>,
     ) -> StoreResult<Option<Seq>> {
-        let mut tx = self.write.begin().await.map_err(db)?;
-        let res = sqlx::query("UPDATE account SET takedown_ref = ? WHERE did = ?")
-            .bind(takedown_ref.as_deref())
-            .bind(did.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        found(&res)?;
-        let seq = insert_optional_event(&mut tx, event.as_ref()).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(seq)
+        self.update_account(
+            "UPDATE account SET takedown_ref = ?1 WHERE did = ?2",
+            (takedown_ref, did.as_str()),
+            event.as_slice(),
+        )
+        .await
     }
 
     async fn set_password_hash(&self, did: &Did, password_hash: &str) -> StoreResult<()> {

@@ -35,6 +35,22 @@ pub(crate) fn raw_db(e: rusqlite::Error) -> StoreError {
     StoreError::backend(e)
 }
 
+/// A unique-constraint violation as its [`Conflict`] (`crate::sqlite::unique_conflict`),
+/// anything else as a backend error.
+pub(crate) fn map_unique(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e
+        && f.code == ErrorCode::ConstraintViolation
+        && matches!(
+            f.extended_code,
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        )
+        && let Some(c) = crate::sqlite::unique_conflict(msg)
+    {
+        return StoreError::Conflict(c);
+    }
+    raw_db(e)
+}
+
 fn constraint(e: &rusqlite::Error) -> Option<i32> {
     match e {
         rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
