@@ -18,6 +18,10 @@ use syntax::{Datetime, Did, Handle};
 use crate::error::{Error, Result};
 use crate::ports::{EventKind, Millis, NewEvent};
 
+/// Most bytes of a `#commit`'s `blocks` CAR (`com.atproto.sync.subscribeRepos#commit`,
+/// `maxLength`): a write whose commit would exceed it is refused (checklist #86).
+pub(crate) const MAX_COMMIT_EVENT_BLOCKS: usize = 2_000_000;
+
 fn s(v: &str) -> Value {
     Value::String(v.to_owned())
 }
@@ -58,6 +62,10 @@ fn event(did: &Did, kind: EventKind, body: Value, at: Millis) -> NewEvent {
 pub(crate) fn commit(did: &Did, data: &CommitData, at: Millis) -> Result<NewEvent> {
     let car = repo::car::write_car_to_vec(&[data.cid], data.firehose_blocks.iter())
         .map_err(|e| Error::internal("encoding #commit blocks", e))?;
+    if car.len() > MAX_COMMIT_EVENT_BLOCKS {
+        // Refused rather than sent with `tooBig` (checklist #86); the reference's message.
+        return Err(Error::invalid("Too many writes. Max event size: 2MB"));
+    }
     let ops = data
         .ops
         .iter()

@@ -1096,3 +1096,70 @@ async fn checklist_89_import_into_an_active_account_emits_sync() {
     commit.verify(&key).expect("signed with the account's key");
     live.quiet(Duration::from_millis(300)).await;
 }
+
+/// Checklist #86: a write whose `#commit` would carry more than 2,000,000 bytes of blocks is
+/// refused with 400 `InvalidRequest` (the reference's message), not sent with `tooBig`: even
+/// with the JSON body limit raised far enough to send 50 records of 60 KB in one
+/// `applyWrites`, nothing is written and no event is emitted; 20 of them (1.2 MB) go through.
+/// (The records differ: identical records would share one block.)
+#[tokio::test]
+async fn checklist_86_commit_over_2mb_is_refused() {
+    let relay = TestRelay::start(&[("RELAY_JSON_BODY_LIMIT", "8000000")]).await;
+    let server = Server::start(relay.app.clone()).await;
+    let alice = create_account(&relay, "alice.test").await;
+    let big = "y".repeat(60_000);
+    let writes = |n: usize, prefix: &str| -> serde_json::Value {
+        let list: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                json!({"$type": "com.atproto.repo.applyWrites#create",
+                       "collection": "com.example.big", "rkey": format!("{prefix}{i}"),
+                       "value": {"$type": "com.example.big",
+                                 "data": format!("{prefix}{i} {big}")}})
+            })
+            .collect();
+        json!({"repo": alice.did, "writes": list})
+    };
+    let before = latest_commit(&relay, &alice.did).await;
+    let mut live = connect(&server, Some(crate::common::stored_head(&relay).await)).await;
+
+    let reply = post(
+        &relay,
+        "com.atproto.repo.applyWrites",
+        Some(&alice.access),
+        writes(50, "a"),
+    )
+    .await;
+    reply.assert_xrpc_error(400, "InvalidRequest");
+    let body: serde_json::Value = serde_json::from_slice(&reply.body).expect("json");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Max event size"),
+        "{body}"
+    );
+    assert_eq!(
+        latest_commit(&relay, &alice.did).await,
+        before,
+        "nothing written"
+    );
+    live.quiet(Duration::from_millis(300)).await;
+
+    write(
+        &relay,
+        &alice.access,
+        "com.atproto.repo.applyWrites",
+        writes(20, "b"),
+    )
+    .await;
+    let f = live.frames(1).await;
+    assert_eq!(kinds(&f), ["#commit"]);
+    let Value::Bytes(car) = &map(&f[0])["blocks"] else {
+        panic!("blocks bytes")
+    };
+    assert!(
+        car.len() > 1_000_000 && car.len() <= 2_000_000,
+        "{}",
+        car.len()
+    );
+}
