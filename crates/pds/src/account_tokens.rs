@@ -20,6 +20,7 @@ use identity::Operation;
 use subtle::ConstantTimeEq;
 use syntax::{AtIdentifier, Did};
 
+use crate::accounts::valid_email;
 use crate::error::{Error, ErrorKind, Result};
 use crate::jwt::AuthContext;
 use crate::mailer::Email;
@@ -76,20 +77,6 @@ fn expired_token() -> Error {
 
 fn no_email() -> Error {
     Error::invalid("account does not have an email address")
-}
-
-/// Email syntax accepted for `updateEmail` (the same rule as `createAccount`).
-fn valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && email.len() <= 254
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && !domain.contains('@')
 }
 
 fn check_new_password(password: &str) -> Result<()> {

@@ -252,7 +252,8 @@ pub(crate) fn open_key(pds: &Pds, did: &Did, sealed: &[u8]) -> Result<crypto::Ke
         .map_err(|e| Error::internal("sealed signing key is invalid", e))
 }
 
-fn valid_email(email: &str) -> bool {
+/// Email syntax accepted by `createAccount` and `updateEmail`.
+pub(crate) fn valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
@@ -796,23 +797,8 @@ impl Pds {
         externally_verified: bool,
     ) -> Result<()> {
         auth.require_full_access()?;
-        let handle = match self.check_new_handle(handle) {
-            Ok(h) => h,
-            Err(e) if e.kind() == ErrorKind::UnsupportedDomain && externally_verified => {
-                let h: Handle = handle.parse().map_err(|e| {
-                    Error::new(ErrorKind::InvalidHandle, format!("Invalid handle: {e}"))
-                })?;
-                if h.is_disallowed_tld() {
-                    return Err(Error::new(
-                        ErrorKind::InvalidHandle,
-                        "Handle TLD is invalid or disallowed",
-                    ));
-                }
-                h
-            }
-            Err(e) => return Err(e),
-        };
-        self.set_account_handle(&auth.did, &handle).await
+        self.update_handle_inner(&auth.did, handle, externally_verified)
+            .await
     }
 
     /// `com.atproto.admin.updateAccountHandle` (the relay checks admin auth): any valid handle
@@ -824,6 +810,8 @@ impl Pds {
             .await
     }
 
+    /// Sets `did`'s handle: one of our domains by the `createAccount` rules, or, when
+    /// `any_valid` (verified elsewhere, or an admin), any valid handle outside a disallowed TLD.
     async fn update_handle_inner(&self, did: &Did, handle: &str, any_valid: bool) -> Result<()> {
         let handle = match self.check_new_handle(handle) {
             Ok(h) => h,
