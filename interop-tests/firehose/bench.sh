@@ -106,7 +106,8 @@ out, cmd, rev = sys.argv[2], sys.argv[3], sys.argv[4]
 lines = [
     "# Firehose benchmark (generated)", "",
     f"Command: `{cmd}` at `{rev}`, {datetime.date.today()}, {os.cpu_count()} CPUs, {platform.platform()}.",
-    "Client and servers share the machine. Latency = receive time - event `time` (ms resolution).", "",
+    "Client and servers share the machine. Latency = receive time - event `time` (ms resolution).",
+    f"The client reads with {rows[0].get('client_threads', 1) if rows else 1} subscriber thread(s) and writes with one more.", "",
     "Server and client CPU: % of one core over the level (writes + drain), from /proc/PID/stat.", "",
     "| server | subscribers | target ev/s | achieved ev/s | frames delivered | gaps | closed early | p50 ms | p99 ms | max ms | RSS before MiB | RSS max MiB | server CPU % | client CPU % | server µs/frame |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
