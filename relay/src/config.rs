@@ -343,6 +343,7 @@ struct RawConfig {
     firehose_buffer_bytes: Option<usize>,
     firehose_max_subscribers: Option<usize>,
     firehose_max_bytes_per_second: Option<u64>,
+    firehose_seq_floor: Option<String>,
     crawlers: Option<Vec<String>>,
     email_from: Option<String>,
     smtp_url: Option<String>,
@@ -510,6 +511,12 @@ impl RawConfig {
             "firehose_max_bytes_per_second",
             &mut self.firehose_max_bytes_per_second,
             parse_from_str,
+        )?;
+        env_value(
+            env,
+            "firehose_seq_floor",
+            &mut self.firehose_seq_floor,
+            parse_string,
         )?;
         env_value(env, "crawlers", &mut self.crawlers, parse_list)?;
         env_value(env, "email_from", &mut self.email_from, parse_string)?;
@@ -735,6 +742,11 @@ impl RawConfig {
                 format!("must be 0 (no limit) or at least {MIN_FIREHOSE_BYTES_PER_SECOND}"),
             ));
         }
+        let seq_floor = match self.firehose_seq_floor.as_deref().map(str::trim) {
+            None => defaults.seq_floor,
+            Some(s) => crate::firehose_service::SeqFloor::parse(s)
+                .map_err(|m| invalid("firehose_seq_floor", m))?,
+        };
         let mut crawlers = Vec::new();
         for entry in self.crawlers.iter().flatten() {
             if entry.trim().is_empty() {
@@ -751,6 +763,7 @@ impl RawConfig {
             crawlers,
             max_subscribers,
             max_bytes_per_second,
+            seq_floor,
             ..defaults
         })
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use firehose::{CrawlRequester, CrawlerConfig, FirehoseConfig, RingLimits};
+use pds::ports::{EventStore, MAX_SEQ, Millis, Seq, StoreError};
 
 use crate::server::AppState;
 use crate::ssrf::SafeClient;
@@ -51,6 +52,8 @@ pub struct FirehoseSettings {
     /// Bytes per second each `subscribeRepos` connection is sent at most, after a one-second
     /// burst (`firehose_max_bytes_per_second`; `0`: no limit; checklist #180).
     pub max_bytes_per_second: u64,
+    /// Where `seq` starts after a start-up (`firehose_seq_floor`; checklist #75).
+    pub seq_floor: SeqFloor,
     /// How often a ping is sent to each subscriber.
     pub ping_interval: Duration,
     /// A subscriber that sends nothing (not even a pong) for this long is disconnected.
@@ -71,6 +74,7 @@ impl Default for FirehoseSettings {
             crawlers: Vec::new(),
             max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
             max_bytes_per_second: DEFAULT_MAX_BYTES_PER_SECOND,
+            seq_floor: SeqFloor::Clock,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
             send_timeout: Duration::from_secs(60),
@@ -91,6 +95,69 @@ impl FirehoseSettings {
             ..FirehoseConfig::default()
         }
     }
+}
+
+/// Where the event log's `seq` starts after a start-up (`firehose_seq_floor`; checklist #75).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqFloor {
+    /// Above the current Unix time in milliseconds: a new database, or one restored from an
+    /// older backup, never reissues a `seq` relays have seen, as long as the server averaged
+    /// fewer than 1,000 events per second (ms since 1970 is ~1.8e12, far below 2^53).
+    Clock,
+    /// Above this value.
+    Fixed(Seq),
+    /// No floor: `seq` continues from the database.
+    Off,
+}
+
+impl SeqFloor {
+    /// Parses `clock`, `off` or a positive integer below 2^53.
+    pub fn parse(s: &str) -> Result<SeqFloor, String> {
+        match s {
+            "clock" => Ok(SeqFloor::Clock),
+            "off" => Ok(SeqFloor::Off),
+            n => match n.parse::<Seq>() {
+                Ok(v) if (1..MAX_SEQ).contains(&v) => Ok(SeqFloor::Fixed(v)),
+                _ => Err(format!(
+                    "must be \"clock\", \"off\" or an integer from 1 to {}",
+                    MAX_SEQ - 1
+                )),
+            },
+        }
+    }
+
+    /// The floor at `now_ms` (Unix milliseconds), if any.
+    pub fn value(self, now_ms: Millis) -> Option<Seq> {
+        match self {
+            SeqFloor::Clock => Some(now_ms.clamp(0, MAX_SEQ - 1)),
+            SeqFloor::Fixed(v) => Some(v),
+            SeqFloor::Off => None,
+        }
+    }
+}
+
+/// Raises the event log's sequence to `floor`'s value at start-up, before any write, and
+/// checks the result stays below 2^53 (checklist #75). Returns the latest `seq` afterwards.
+pub async fn apply_seq_floor(
+    events: &dyn EventStore,
+    floor: SeqFloor,
+    now_ms: Millis,
+) -> Result<Option<Seq>, StoreError> {
+    let latest = match floor.value(now_ms) {
+        Some(v) => events.raise_seq_floor(v).await?,
+        None => events.latest_seq().await?,
+    };
+    match latest {
+        Some(l) if l >= MAX_SEQ - 1_000_000_000 => {
+            tracing::error!(
+                latest = l,
+                "the firehose seq is close to 2^53; clients may misread it"
+            );
+        }
+        Some(l) if floor != SeqFloor::Off => tracing::info!(next_seq = l + 1, "firehose seq floor"),
+        _ => {}
+    }
+    Ok(latest)
 }
 
 /// Normalises a crawler entry: a bare host gets `https://`; no trailing slash.

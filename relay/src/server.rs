@@ -95,6 +95,10 @@ impl AppState {
             source,
         })?;
         let store = store::SqliteStore::open(&data_dir.join(DATABASE_FILE)).await?;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        crate::firehose_service::apply_seq_floor(&store, config.firehose.seq_floor, now_ms).await?;
         let blob_store = object_store::local::LocalFileSystem::new_with_prefix(&blobs)
             .map_err(|e| ServeError::BlobStore(e.to_string()))?;
         let catalog = crate::lexicons::catalog()?;
@@ -244,7 +248,8 @@ pub enum ServeError {
     /// The server failed while running.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
-    /// The firehose could not start (its sequencer log is unreadable).
+    /// The firehose could not start (its sequencer log is unreadable, or its seq cannot be
+    /// raised to the configured floor).
     #[error("cannot start the firehose: {0}")]
     Firehose(#[from] pds::ports::StoreError),
     /// The configured mailer could not be built.

@@ -428,6 +428,31 @@ mod tests {
         );
     }
 
+    /// Checklist #81: the write path bounds stored bodies by `MAX_EVENT_FRAME -
+    /// EVENT_FRAME_OVERHEAD`; framing never adds more than that overhead, whatever the kind,
+    /// and whatever the seq below 2^53.
+    #[test]
+    fn checklist_81_frame_overhead_is_bounded() {
+        let body = data_model::cbor::encode(&map(&[("did", Value::String("did:plc:x".into()))]));
+        let kinds = [
+            EventKind::Commit,
+            EventKind::Sync,
+            EventKind::Identity,
+            EventKind::Account,
+            EventKind::Info,
+        ];
+        for kind in kinds {
+            for seq in [0, 1, 1 << 32, pds::ports::MAX_SEQ - 1] {
+                let frame = event_frame(kind, seq, &body).expect("frame");
+                let overhead = frame.len() - body.len();
+                assert!(
+                    overhead <= pds::EVENT_FRAME_OVERHEAD,
+                    "{kind:?} seq {seq}: {overhead} bytes"
+                );
+            }
+        }
+    }
+
     #[test]
     fn headers_and_error_frames_decode() {
         let body = data_model::cbor::encode(&map(&[("did", Value::String("did:plc:x".into()))]));

@@ -104,6 +104,7 @@ mod auth_factor;
 mod blobs;
 pub mod error;
 mod events;
+pub use events::{EVENT_FRAME_OVERHEAD, MAX_EVENT_FRAME};
 mod import;
 pub mod jwt;
 pub mod mailer;

@@ -42,6 +42,10 @@ pub type Millis = i64;
 /// A firehose sequence number (`seq`): strictly increasing, never reused.
 pub type Seq = i64;
 
+/// The bound every `seq` stays below: 2^53, the largest integer a JavaScript client reads
+/// exactly (checklist #75).
+pub const MAX_SEQ: Seq = 1 << 53;
+
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -185,6 +189,12 @@ pub trait EventStore: Send + Sync {
 
     /// The highest `seq` ever assigned (including pruned rows), or `None` if none was.
     async fn latest_seq(&self) -> StoreResult<Option<Seq>>;
+
+    /// Makes the next `seq` greater than `floor`, unless it already is: the sequence is
+    /// raised, never lowered, and no event is written (the gap is allowed; checklist #75).
+    /// Returns [`EventStore::latest_seq`] afterwards (`None` when `floor` is not positive
+    /// and no event was ever assigned). Called at start-up, before any write.
+    async fn raise_seq_floor(&self, floor: Seq) -> StoreResult<Option<Seq>>;
 
     /// Deletes the oldest events up to, not including, the first one with
     /// `created_at >= before` (all of them if there is none): a prefix in `seq` order, so the

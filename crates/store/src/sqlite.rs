@@ -893,6 +893,33 @@ impl EventStore for SqliteStore {
         Ok(row.map(|(s,)| s))
     }
 
+    async fn raise_seq_floor(&self, floor: Seq) -> StoreResult<Option<Seq>> {
+        // `sqlite_sequence` holds AUTOINCREMENT's high-water mark: the next rowid is one more
+        // than the larger of it and the table's largest rowid.
+        let mut tx = self.write.begin().await.map_err(db)?;
+        let current: Option<(i64,)> =
+            sqlx::query_as("SELECT seq FROM sqlite_sequence WHERE name = 'repo_seq'")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        let current = current.map(|(s,)| s);
+        if floor > 0 && current.is_none_or(|c| c < floor) {
+            let q = if current.is_some() {
+                "UPDATE sqlite_sequence SET seq = ? WHERE name = 'repo_seq'"
+            } else {
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('repo_seq', ?)"
+            };
+            sqlx::query(q)
+                .bind(floor)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            return Ok(Some(floor));
+        }
+        Ok(current)
+    }
+
     async fn prune_events_before(&self, before: Millis) -> StoreResult<u64> {
         // A prefix by seq: scan from the oldest row to the first one inside the window (cheap
         // when pruning runs regularly; no index on created_at is needed).

@@ -250,6 +250,20 @@ pub(crate) fn temp_dir(name: &str) -> PathBuf {
 /// The last event `seq` the relay has stored (0 if none). Use it rather than the firehose
 /// hub's head right after a write: the hub learns of events from its tailer task, so its head
 /// may lag behind a write that has just returned.
+/// The first `seq` in the event log (the log starts above the seq floor, checklist #75).
+pub(crate) async fn first_seq(relay: &TestRelay) -> i64 {
+    relay
+        .state
+        .pds()
+        .events()
+        .events_after(0, 1)
+        .await
+        .expect("events")
+        .first()
+        .expect("an event")
+        .seq
+}
+
 pub(crate) async fn stored_head(relay: &TestRelay) -> i64 {
     relay
         .state

@@ -557,7 +557,8 @@ async fn future_cursor_error_frame_then_close() {
     let relay = TestRelay::start(&[]).await;
     let server = Server::start(relay.app.clone()).await;
     create_account(&relay, "alice.test").await;
-    let mut ws = connect(&server, Some(1_000_000)).await;
+    let head = crate::common::stored_head(&relay).await;
+    let mut ws = connect(&server, Some(head + 1_000_000)).await;
     let Got::Frame(f) = ws.next(WAIT).await else {
         panic!("error frame")
     };
@@ -572,7 +573,7 @@ async fn future_cursor_error_frame_then_close() {
     // cursor=0: the whole window (checklist #79).
     let mut ws0 = connect(&server, Some(0)).await;
     let f = ws0.frames(4).await;
-    assert_eq!(f[0].seq(), Some(1));
+    assert_eq!(f[0].seq(), Some(crate::common::first_seq(&relay).await));
     assert_eq!(kinds(&f), ["#identity", "#account", "#commit", "#sync"]);
     server.stop().await;
 }
@@ -747,8 +748,13 @@ async fn replay_across_restart() {
     .await;
     let alice = create_account(&first, "alice.test").await;
     let before = crate::common::stored_head(&first).await;
-    assert_eq!(before, 4);
+    assert_eq!(
+        before - crate::common::first_seq(&first).await,
+        3,
+        "4 events"
+    );
     drop(first);
+    let restarted_at = now_ms();
 
     let second = open_relay(config, secrets, plc).await;
     let server = Server::start(second.app.clone()).await;
@@ -773,9 +779,106 @@ async fn replay_across_restart() {
     )
     .await;
     let f = ws.frames(1).await;
-    assert_eq!(f[0].seq(), Some(before + 1), "seq continues, no reuse");
+    let after = f[0].seq().expect("seq");
+    assert!(
+        after > before,
+        "seq goes on increasing, no reuse: {before} -> {after}"
+    );
+    assert!(
+        after > restarted_at,
+        "the clock floor: {after} is above the restart time {restarted_at} ms"
+    );
     chains.check_commit(&second, &f[0]).await;
     server.stop().await;
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap())
+}
+
+/// Checklist #75 (after a reset, start well above the old values): the relay writes four
+/// events, the database is then put back to a backup taken after the second one (the newer
+/// rows and the sequence high-water mark rolled back), and the relay restarts. With the
+/// default clock floor the next seq is above every seq subscribers have seen; with the floor
+/// off it reissues one (what relays would drop as a duplicate), which shows what the floor
+/// guards against.
+#[tokio::test]
+async fn checklist_75_restore_from_older_backup_never_reissues_a_seq() {
+    for (floor, reissues) in [("clock", false), ("off", true)] {
+        let dir = crate::common::temp_dir("firehose-restore");
+        let plc = plc_server().await;
+        let plc_url = plc.url();
+        let config = crate::common::test_config(
+            &dir,
+            &[
+                ("RELAY_PLC_URL", plc_url.as_str()),
+                ("RELAY_FIREHOSE_SEQ_FLOOR", floor),
+            ],
+        );
+        let secrets = relay::secrets::Secrets::ephemeral();
+        let first = open_relay(
+            config.clone(),
+            secrets.clone(),
+            Server::start(axum::Router::new()).await,
+        )
+        .await;
+        create_account(&first, "alice.test").await;
+        let seen = crate::common::stored_head(&first).await;
+        let backup = crate::common::first_seq(&first).await + 1;
+        drop(first);
+        // The clock must have moved past the seqs handed out since the first start-up.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        roll_back_event_log(&dir.join("relay.sqlite"), backup).await;
+
+        let second = open_relay(config, secrets, plc).await;
+        let alice = ok(post(
+            &second,
+            "com.atproto.server.createSession",
+            None,
+            json!({"identifier": "alice.test", "password": "hunter2-password"}),
+        )
+        .await);
+        let did = alice["did"].as_str().unwrap().to_owned();
+        write(
+            &second,
+            alice["accessJwt"].as_str().unwrap(),
+            "com.atproto.repo.createRecord",
+            json!({"repo": did, "collection": "app.bsky.feed.post",
+                   "record": {"$type": "app.bsky.feed.post", "text": "after restore", "createdAt": "2026-01-01T00:00:00Z"}}),
+        )
+        .await;
+        let next = crate::common::stored_head(&second).await;
+        assert_eq!(
+            next <= seen,
+            reissues,
+            "{floor}: seen up to {seen}, next {next}"
+        );
+        println!("checklist #75 floor={floor}: seen {seen}, restored to {backup}, next {next}");
+    }
+}
+
+/// Puts the event log back to how a backup taken at `through` had it: later rows gone and
+/// the AUTOINCREMENT high-water mark at `through`.
+async fn roll_back_event_log(db: &std::path::Path, through: i64) {
+    use sqlx::ConnectOptions;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .connect()
+        .await
+        .expect("open the database");
+    sqlx::query("DELETE FROM repo_seq WHERE seq > ?")
+        .bind(through)
+        .execute(&mut conn)
+        .await
+        .expect("delete");
+    sqlx::query("UPDATE sqlite_sequence SET seq = ? WHERE name = 'repo_seq'")
+        .bind(through)
+        .execute(&mut conn)
+        .await
+        .expect("roll back the sequence");
+    sqlx::Connection::close(conn).await.expect("close");
 }
 
 /// The firehose options: documented in the example file with their defaults, read from the
@@ -788,6 +891,7 @@ fn firehose_config_options() {
         "firehose_retention",
         "firehose_buffer_events",
         "firehose_buffer_bytes",
+        "firehose_seq_floor",
         "crawlers",
     ] {
         assert!(
@@ -820,7 +924,21 @@ fn firehose_config_options() {
         ["https://bsky.network", "http://127.0.0.1:9"]
     );
     assert_eq!(c.firehose.buffer_events, 5);
+    use relay::firehose_service::SeqFloor;
+    assert_eq!(d.firehose.seq_floor, SeqFloor::Clock);
+    for (value, want) in [
+        ("clock", SeqFloor::Clock),
+        ("off", SeqFloor::Off),
+        ("5000000", SeqFloor::Fixed(5_000_000)),
+    ] {
+        let c =
+            relay::Config::from_sources(None, env(&[("RELAY_FIREHOSE_SEQ_FLOOR", value)])).unwrap();
+        assert_eq!(c.firehose.seq_floor, want, "{value}");
+    }
     for (var, value) in [
+        ("RELAY_FIREHOSE_SEQ_FLOOR", "0"),
+        ("RELAY_FIREHOSE_SEQ_FLOOR", "9007199254740992"),
+        ("RELAY_FIREHOSE_SEQ_FLOOR", "yesterday"),
         ("RELAY_FIREHOSE_RETENTION", "3w"),
         ("RELAY_FIREHOSE_RETENTION", "0h"),
         ("RELAY_FIREHOSE_BUFFER_EVENTS", "0"),
@@ -875,8 +993,9 @@ async fn request_crawl_at_startup() {
 const THROTTLE_RATE: usize = 32 * 1024;
 
 /// A relay limited to [`THROTTLE_RATE`] per connection whose log holds an account's creation
-/// and 20 commits of an 8,000-character record (~175 KiB of frames); returns its head seq.
-async fn throttled_relay_with_big_records() -> (TestRelay, Server, i64) {
+/// and 20 commits of an 8,000-character record (~175 KiB of frames); returns how many events
+/// its log holds.
+async fn throttled_relay_with_big_records() -> (TestRelay, Server, usize) {
     let rate = THROTTLE_RATE.to_string();
     let relay = TestRelay::start(&[("RELAY_FIREHOSE_MAX_BYTES_PER_SECOND", rate.as_str())]).await;
     let server = Server::start(relay.app.clone()).await;
@@ -893,8 +1012,12 @@ async fn throttled_relay_with_big_records() -> (TestRelay, Server, i64) {
         .await;
     }
     let head = crate::common::stored_head(&relay).await;
-    assert_eq!(head, 24);
-    (relay, server, head)
+    assert_eq!(
+        head - crate::common::first_seq(&relay).await,
+        23,
+        "24 events"
+    );
+    (relay, server, 24)
 }
 
 /// Checklist #180 (bandwidth throttling): a replay from `cursor=0` well over the burst arrives
@@ -903,12 +1026,12 @@ async fn throttled_relay_with_big_records() -> (TestRelay, Server, i64) {
 /// holds the stream back. Only a lower bound on time is checked.
 #[tokio::test]
 async fn checklist_180_replay_is_throttled_in_order() {
-    let (_relay, server, head) = throttled_relay_with_big_records().await;
+    let (relay, server, events) = throttled_relay_with_big_records().await;
     let started = std::time::Instant::now();
     let mut ws = connect(&server, Some(0)).await;
     let (mut frames, mut total, mut largest) = (Vec::new(), 0usize, 0usize);
     let (mut pinged, mut pong_before_end) = (false, false);
-    while frames.len() < usize::try_from(head).unwrap() {
+    while frames.len() < events {
         let msg = tokio::time::timeout(WAIT, ws.0.next())
             .await
             .unwrap_or_else(|_| panic!("after {} frames: nothing for {WAIT:?}", frames.len()))
@@ -937,7 +1060,10 @@ async fn checklist_180_replay_is_throttled_in_order() {
         ["#identity", "#account", "#commit", "#sync"]
     );
     assert!(kinds(&frames[4..]).iter().all(|k| *k == "#commit"));
-    assert_eq!(frames[0].seq(), Some(1));
+    assert_eq!(
+        frames[0].seq(),
+        Some(crate::common::first_seq(&relay).await)
+    );
     assert_consecutive(&frames);
     assert!(
         pong_before_end,
@@ -966,7 +1092,7 @@ async fn checklist_180_replay_is_throttled_in_order() {
 /// connection (1001) at once instead of after the rest of the replay.
 #[tokio::test]
 async fn checklist_180_shutdown_while_throttled() {
-    let (relay, server, head) = throttled_relay_with_big_records().await;
+    let (relay, server, events) = throttled_relay_with_big_records().await;
     let mut ws = connect(&server, Some(0)).await;
     // Past the burst: the server is now waiting between writes.
     let first = ws.frames(8).await;
@@ -987,7 +1113,7 @@ async fn checklist_180_shutdown_while_throttled() {
         }
     }
     assert!(
-        8 + more < usize::try_from(head).unwrap(),
+        8 + more < events,
         "closed before the replay ended ({more} frames after the shutdown)"
     );
     server.stop().await;
@@ -1101,7 +1227,8 @@ async fn checklist_89_import_into_an_active_account_emits_sync() {
 /// refused with 400 `InvalidRequest` (the reference's message), not sent with `tooBig`: even
 /// with the JSON body limit raised far enough to send 50 records of 60 KB in one
 /// `applyWrites`, nothing is written and no event is emitted; 20 of them (1.2 MB) go through.
-/// (The records differ: identical records would share one block.)
+/// (The records differ: identical records would share one block.) A record over 1 MiB is
+/// refused the same way.
 #[tokio::test]
 async fn checklist_86_commit_over_2mb_is_refused() {
     let relay = TestRelay::start(&[("RELAY_JSON_BODY_LIMIT", "8000000")]).await;
@@ -1162,4 +1289,34 @@ async fn checklist_86_commit_over_2mb_is_refused() {
         "{}",
         car.len()
     );
+
+    // The 1 MiB record cap (`repo::MAX_RECORD_SIZE`), reachable with the body limit raised:
+    // a record just over it is refused and writes nothing; one just under goes through.
+    let record = |n: usize, rkey: &str| {
+        json!({"repo": alice.did, "collection": "com.example.big", "rkey": rkey,
+               "record": {"$type": "com.example.big", "data": "z".repeat(n)}})
+    };
+    let before = latest_commit(&relay, &alice.did).await;
+    let reply = post(
+        &relay,
+        "com.atproto.repo.createRecord",
+        Some(&alice.access),
+        record(1_100_000, "over"),
+    )
+    .await;
+    reply.assert_xrpc_error(400, "InvalidRequest");
+    assert_eq!(
+        latest_commit(&relay, &alice.did).await,
+        before,
+        "nothing written"
+    );
+    live.quiet(Duration::from_millis(300)).await;
+    write(
+        &relay,
+        &alice.access,
+        "com.atproto.repo.createRecord",
+        record(1_000_000, "under"),
+    )
+    .await;
+    assert_eq!(kinds(&live.frames(1).await), ["#commit"]);
 }

@@ -75,6 +75,7 @@ pub fn cases<S: FullStore>() -> Vec<Case<S>> {
         blob_metadata,
         preferences,
         events_log,
+        events_seq_floor,
         events_activation_batch,
         events_retention_window,
     ]
@@ -1348,6 +1349,36 @@ async fn events_log<S: FullStore>(s: Arc<S>) {
         .await
         .expect("append");
     assert!(next > seqs[4], "never reused");
+}
+
+/// The sequence is raised to a floor, never lowered, across pruning (checklist #75).
+async fn events_seq_floor<S: FullStore>(s: Arc<S>) {
+    assert_eq!(s.raise_seq_floor(0).await.expect("no-op"), None);
+    assert_eq!(s.raise_seq_floor(1_000).await.expect("raise"), Some(1_000));
+    let d = did(1);
+    let first = s
+        .append_event(event(&d, EventKind::Identity, "a", 1))
+        .await
+        .expect("append");
+    assert_eq!(first, 1_001, "the next seq follows the floor");
+    assert_eq!(
+        s.raise_seq_floor(10).await.expect("lower floor"),
+        Some(1_001),
+        "never lowered"
+    );
+    let second = s
+        .append_event(event(&d, EventKind::Identity, "b", 2))
+        .await
+        .expect("append");
+    assert_eq!(second, 1_002);
+    s.prune_events_before(i64::MAX).await.expect("prune all");
+    assert_eq!(s.raise_seq_floor(5_000).await.expect("raise"), Some(5_000));
+    let third = s
+        .append_event(event(&d, EventKind::Identity, "c", 3))
+        .await
+        .expect("append");
+    assert_eq!(third, 5_001, "raised over an empty, pruned log");
+    assert_eq!(s.latest_seq().await.expect("latest"), Some(5_001));
 }
 
 /// Activation appends several events in one transaction, in order (issue 5; checklist #89).
