@@ -350,6 +350,14 @@ pub async fn run(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // TCP_NODELAY on every connection: a write smaller than the MSS (a firehose batch, a
+    // response or a chunk of a streamed one) must not wait for the ACK of the previous one
+    // (Nagle), which the peer may hold back for its delayed-ACK timer (40 ms or more).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
