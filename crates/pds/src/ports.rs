@@ -290,6 +290,8 @@ impl std::fmt::Debug for AccountRow {
 pub struct RepoListing {
     /// The account DID.
     pub did: Did,
+    /// When the account was created (the listing's order, with the DID).
+    pub created_at: Millis,
     /// Head commit CID.
     pub head: Cid,
     /// Head rev.
@@ -424,8 +426,13 @@ pub trait AccountStore: Send + Sync {
     /// Up to `limit` deactivated accounts whose `delete_after` is at or before `now`.
     async fn accounts_due_for_deletion(&self, now: Millis, limit: usize) -> StoreResult<Vec<Did>>;
 
-    /// Accounts with a repository, ordered by DID, starting after `after`.
-    async fn list_repos(&self, after: Option<&Did>, limit: usize) -> StoreResult<Vec<RepoListing>>;
+    /// Accounts with a repository, in creation order (`created_at`, then DID), starting after
+    /// the account created at `after.0` with DID `after.1`.
+    async fn list_repos(
+        &self,
+        after: Option<(Millis, &Did)>,
+        limit: usize,
+    ) -> StoreResult<Vec<RepoListing>>;
 
     /// The encrypted signing key.
     async fn signing_key(&self, did: &Did) -> StoreResult<Option<Vec<u8>>>;

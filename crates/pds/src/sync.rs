@@ -17,6 +17,7 @@ use crate::Pds;
 use crate::accounts::AccountStatus;
 use crate::error::{Error, ErrorKind, Result};
 use crate::jwt::AuthContext;
+use crate::ports::Millis;
 use crate::repo_cache::with_fetch;
 
 /// `getLatestCommit` output.
@@ -218,19 +219,27 @@ impl Pds {
     }
 
     /// `com.atproto.sync.listRepos` (checklist #62): `limit` clamped to 1..=1000 (default
-    /// 500); the cursor is the last DID of the previous page. As the reference, every non-empty
-    /// page carries a cursor, even the last one; an empty page carries none (#128).
+    /// 500). Accounts come in creation order, DID breaking ties, as the reference: a relay that
+    /// pages through while accounts are created finds the new ones at the end. The cursor is
+    /// the reference's `<created_at ms>::<did>` of the previous page's last account. As the
+    /// reference, every non-empty page carries a cursor, even the last one; an empty page
+    /// carries none (#128).
     pub async fn list_repos(&self, limit: Option<u32>, cursor: Option<&str>) -> Result<RepoList> {
         let limit = limit.unwrap_or(500).clamp(1, 1000) as usize;
         let after = match cursor {
             None | Some("") => None,
-            Some(c) => Some(
-                c.parse::<Did>()
-                    .map_err(|_| Error::invalid("Invalid cursor"))?,
-            ),
+            Some(c) => {
+                Some(parse_list_cursor(c).ok_or_else(|| Error::invalid("Malformed cursor"))?)
+            }
         };
-        let rows = self.deps.accounts.list_repos(after.as_ref(), limit).await?;
-        let next = rows.last().map(|r| r.did.as_str().to_owned());
+        let rows = self
+            .deps
+            .accounts
+            .list_repos(after.as_ref().map(|(at, did)| (*at, did)), limit)
+            .await?;
+        let next = rows
+            .last()
+            .map(|r| format!("{}::{}", r.created_at, r.did.as_str()));
         let repos = rows
             .into_iter()
             .map(|r| {
@@ -255,4 +264,10 @@ impl Pds {
             cursor: next,
         })
     }
+}
+
+/// A `listRepos` cursor, `<created_at ms>::<did>`.
+fn parse_list_cursor(cursor: &str) -> Option<(Millis, Did)> {
+    let (at, did) = cursor.split_once("::")?;
+    Some((at.parse().ok()?, did.parse().ok()?))
 }

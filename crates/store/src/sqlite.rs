@@ -327,27 +327,37 @@ impl AccountStore for SqliteStore {
         rows.iter().map(|(d,)| parse("did", d)).collect()
     }
 
-    async fn list_repos(&self, after: Option<&Did>, limit: usize) -> StoreResult<Vec<RepoListing>> {
-        let rows: Vec<(String, String, String, Option<i64>, Option<String>)> = sqlx::query_as(
-            "SELECT a.did, r.cid, r.rev, a.deactivated_at, a.takedown_ref \
+    async fn list_repos(
+        &self,
+        after: Option<(Millis, &Did)>,
+        limit: usize,
+    ) -> StoreResult<Vec<RepoListing>> {
+        type Row = (String, i64, String, String, Option<i64>, Option<String>);
+        let (after_at, after_did) = after.map_or((i64::MIN, ""), |(at, d)| (at, d.as_str()));
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT a.did, a.created_at, r.cid, r.rev, a.deactivated_at, a.takedown_ref \
              FROM account a JOIN repo_root r ON r.did = a.did \
-             WHERE a.did > ? ORDER BY a.did LIMIT ?",
+             WHERE (a.created_at, a.did) > (?, ?) ORDER BY a.created_at, a.did LIMIT ?",
         )
-        .bind(after.map_or("", Did::as_str))
+        .bind(after_at)
+        .bind(after_did)
         .bind(limit_i64(limit))
         .fetch_all(&self.read)
         .await
         .map_err(db)?;
         rows.into_iter()
-            .map(|(did, cid, rev, deactivated_at, takedown_ref)| {
-                Ok(RepoListing {
-                    did: parse("did", &did)?,
-                    head: parse_cid(&cid)?,
-                    rev: parse("rev", &rev)?,
-                    deactivated_at,
-                    takedown_ref,
-                })
-            })
+            .map(
+                |(did, created_at, cid, rev, deactivated_at, takedown_ref)| {
+                    Ok(RepoListing {
+                        did: parse("did", &did)?,
+                        created_at,
+                        head: parse_cid(&cid)?,
+                        rev: parse("rev", &rev)?,
+                        deactivated_at,
+                        takedown_ref,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -895,29 +905,32 @@ impl EventStore for SqliteStore {
 
     async fn raise_seq_floor(&self, floor: Seq) -> StoreResult<Option<Seq>> {
         // `sqlite_sequence` holds AUTOINCREMENT's high-water mark: the next rowid is one more
-        // than the larger of it and the table's largest rowid.
-        let mut tx = self.write.begin().await.map_err(db)?;
-        let current: Option<(i64,)> =
-            sqlx::query_as("SELECT seq FROM sqlite_sequence WHERE name = 'repo_seq'")
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-        let current = current.map(|(s,)| s);
-        if floor > 0 && current.is_none_or(|c| c < floor) {
-            let q = if current.is_some() {
-                "UPDATE sqlite_sequence SET seq = ? WHERE name = 'repo_seq'"
-            } else {
-                "INSERT INTO sqlite_sequence (name, seq) VALUES ('repo_seq', ?)"
-            };
-            sqlx::query(q)
+        // than the larger of it and the table's largest rowid. Two monotone single-statement
+        // writes, not a read-then-write transaction: a write statement takes the write lock
+        // up front (so the busy timeout applies), where upgrading a read snapshot another
+        // connection has since written past fails at once with SQLITE_BUSY.
+        if floor > 0 {
+            sqlx::query(
+                "INSERT INTO sqlite_sequence (name, seq) SELECT 'repo_seq', ? \
+                 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'repo_seq')",
+            )
+            .bind(floor)
+            .execute(&self.write)
+            .await
+            .map_err(db)?;
+            sqlx::query("UPDATE sqlite_sequence SET seq = ? WHERE name = 'repo_seq' AND seq < ?")
                 .bind(floor)
-                .execute(&mut *tx)
+                .bind(floor)
+                .execute(&self.write)
                 .await
                 .map_err(db)?;
-            tx.commit().await.map_err(db)?;
-            return Ok(Some(floor));
         }
-        Ok(current)
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT seq FROM sqlite_sequence WHERE name = 'repo_seq'")
+                .fetch_optional(&self.write)
+                .await
+                .map_err(db)?;
+        Ok(row.map(|(s,)| s))
     }
 
     async fn prune_events_before(&self, before: Millis) -> StoreResult<u64> {

@@ -671,6 +671,60 @@ async fn records_blobs_and_sync_flow() {
     assert!(repos.get("cursor").is_none() || repos["repos"].as_array().unwrap().len() == 1);
 }
 
+/// Checklist #62: `listRepos` pages in creation order, as the reference: an account created
+/// while a relay is paging through shows up on a later page whatever its DID; the cursor is
+/// the reference's `<created_at ms>::<did>`, a malformed one is a 400.
+#[tokio::test]
+async fn list_repos_pages_in_creation_order() {
+    let relay = TestRelay::start(&[]).await;
+    let mut created = Vec::new();
+    for h in ["alice.test", "bob.test"] {
+        created.push(create_account(&relay, h).await.did);
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let pq = match &cursor {
+            Some(c) => format!("com.atproto.sync.listRepos?limit=1&cursor={c}"),
+            None => "com.atproto.sync.listRepos?limit=1".to_owned(),
+        };
+        let page = ok(get(&relay, &pq, None).await);
+        let repos = page["repos"].as_array().unwrap().clone();
+        if repos.is_empty() {
+            assert!(page.get("cursor").is_none(), "an empty page has no cursor");
+            break;
+        }
+        seen.push(repos[0]["did"].as_str().unwrap().to_owned());
+        let c = page["cursor"].as_str().expect("cursor").to_owned();
+        let (at, did) = c.split_once("::").expect("<ms>::<did>");
+        assert!(
+            at.parse::<i64>().is_ok() && did == seen.last().unwrap().as_str(),
+            "{c}"
+        );
+        cursor = Some(c);
+        if seen.len() == 1 {
+            // Created after the first page was served: must still come.
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            created.push(create_account(&relay, "carol.test").await.did);
+        }
+    }
+    assert_eq!(seen, created, "creation order, nobody missed");
+    for bad in [
+        "nope",
+        "12::not-a-did",
+        "x::did:plc:aaaaaaaaaaaaaaaaaaaaaaaa",
+    ] {
+        let reply = get(
+            &relay,
+            &format!("com.atproto.sync.listRepos?cursor={bad}"),
+            None,
+        )
+        .await;
+        reply.assert_xrpc_error(400, "InvalidRequest");
+    }
+}
+
 /// Malformed requests: each gets the right status and error name, never a 500.
 #[tokio::test]
 async fn bad_requests_table() {

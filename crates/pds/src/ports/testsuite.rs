@@ -62,7 +62,7 @@ pub fn cases<S: FullStore>() -> Vec<Case<S>> {
         account_update_handle,
         account_status_changes,
         account_delete_keeps_only_tombstone,
-        account_list_repos_pages_by_did,
+        account_list_repos_in_creation_order,
         app_passwords,
         refresh_tokens_single_use,
         password_change_revokes_sessions,
@@ -513,23 +513,32 @@ async fn account_delete_keeps_only_tombstone<S: FullStore>(s: Arc<S>) {
     assert!(matches!(again, StoreError::NotFound));
 }
 
-async fn account_list_repos_pages_by_did<S: FullStore>(s: Arc<S>) {
-    for n in [3, 1, 2] {
-        setup_account(&*s, n).await;
+/// Creation order, DID breaking ties; the cursor is (created_at, DID) of the last row.
+async fn account_list_repos_in_creation_order<S: FullStore>(s: Arc<S>) {
+    for (n, at) in [(3, 1_000), (1, 3_000), (2, 2_000), (4, 2_000)] {
+        let mut account = new_account(n, &format!("user{n}.test"), None);
+        account.created_at = at;
+        s.create_account(account, first_commit(n), vec![])
+            .await
+            .expect("create account");
     }
     s.set_deactivated(&did(2), Some(5), None, None)
         .await
         .expect("deactivate");
     let page1 = s.list_repos(None, 2).await.expect("page 1");
     let dids: Vec<Did> = page1.iter().map(|r| r.did.clone()).collect();
-    assert_eq!(dids, [did(1), did(2)]);
+    assert_eq!(dids, [did(3), did(2)], "oldest first, then by DID");
     assert_eq!(page1[1].deactivated_at, Some(5));
+    assert_eq!(page1[1].created_at, 2_000);
     assert_eq!(page1[0].rev, tid(1));
-    let page2 = s.list_repos(Some(&did(2)), 2).await.expect("page 2");
-    assert_eq!(page2.len(), 1);
-    assert_eq!(page2[0].did, did(3));
+    let page2 = s
+        .list_repos(Some((2_000, &did(2))), 2)
+        .await
+        .expect("page 2");
+    let dids: Vec<Did> = page2.iter().map(|r| r.did.clone()).collect();
+    assert_eq!(dids, [did(4), did(1)], "the tie, then the newest");
     assert!(
-        s.list_repos(Some(&did(3)), 2)
+        s.list_repos(Some((3_000, &did(1))), 2)
             .await
             .expect("page 3")
             .is_empty()

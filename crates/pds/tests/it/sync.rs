@@ -106,8 +106,11 @@ async fn record_proof_blocks_and_since() {
 #[tokio::test]
 async fn list_repos_pages() {
     let t = test_pds().await;
+    let mut created = Vec::new();
     for name in ["carol", "alice", "bob"] {
-        create_account(&t, name).await;
+        created.push(create_account(&t, name).await.did);
+        // Distinct creation times, so the order is the creation order, not the DID tie-break.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -125,10 +128,7 @@ async fn list_repos_pages() {
         }
         assert!(seen.len() <= 3);
     }
-    assert_eq!(seen.len(), 3);
-    let mut sorted = seen.clone();
-    sorted.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    assert_eq!(seen, sorted);
+    assert_eq!(seen, created, "creation order");
     expect_kind(
         t.pds.list_repos(None, Some("not a did")).await,
         ErrorKind::InvalidRequest,
