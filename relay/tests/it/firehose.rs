@@ -1246,18 +1246,16 @@ async fn checklist_86_commit_over_2mb_is_refused() {
             .collect();
         json!({"repo": alice.did, "writes": list})
     };
-    let before = latest_commit(&relay, &alice.did).await;
     let mut live = connect(&server, Some(crate::common::stored_head(&relay).await)).await;
 
-    let reply = post(
+    let body = refused_untouched(
         &relay,
+        &alice,
+        &mut live,
         "com.atproto.repo.applyWrites",
-        Some(&alice.access),
         writes(50, "a"),
     )
     .await;
-    reply.assert_xrpc_error(400, "InvalidRequest");
-    let body: serde_json::Value = serde_json::from_slice(&reply.body).expect("json");
     assert!(
         body["message"]
             .as_str()
@@ -1265,12 +1263,6 @@ async fn checklist_86_commit_over_2mb_is_refused() {
             .contains("Max event size"),
         "{body}"
     );
-    assert_eq!(
-        latest_commit(&relay, &alice.did).await,
-        before,
-        "nothing written"
-    );
-    live.quiet(Duration::from_millis(300)).await;
 
     write(
         &relay,
@@ -1296,21 +1288,14 @@ async fn checklist_86_commit_over_2mb_is_refused() {
         json!({"repo": alice.did, "collection": "com.example.big", "rkey": rkey,
                "record": {"$type": "com.example.big", "data": "z".repeat(n)}})
     };
-    let before = latest_commit(&relay, &alice.did).await;
-    let reply = post(
+    refused_untouched(
         &relay,
+        &alice,
+        &mut live,
         "com.atproto.repo.createRecord",
-        Some(&alice.access),
         record(1_100_000, "over"),
     )
     .await;
-    reply.assert_xrpc_error(400, "InvalidRequest");
-    assert_eq!(
-        latest_commit(&relay, &alice.did).await,
-        before,
-        "nothing written"
-    );
-    live.quiet(Duration::from_millis(300)).await;
     write(
         &relay,
         &alice.access,
@@ -1319,4 +1304,25 @@ async fn checklist_86_commit_over_2mb_is_refused() {
     )
     .await;
     assert_eq!(kinds(&live.frames(1).await), ["#commit"]);
+}
+
+/// Posts `body` to `nsid` as `account`: it must be refused with 400 `InvalidRequest`, leave
+/// the repository head where it was and emit nothing on `live`. Returns the error body.
+async fn refused_untouched(
+    relay: &TestRelay,
+    account: &crate::pds_flow::Account,
+    live: &mut Ws,
+    nsid: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let before = latest_commit(relay, &account.did).await;
+    let reply = post(relay, nsid, Some(&account.access), body).await;
+    reply.assert_xrpc_error(400, "InvalidRequest");
+    assert_eq!(
+        latest_commit(relay, &account.did).await,
+        before,
+        "nothing written"
+    );
+    live.quiet(Duration::from_millis(300)).await;
+    serde_json::from_slice(&reply.body).expect("json")
 }
