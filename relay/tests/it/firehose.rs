@@ -650,12 +650,13 @@ async fn consumer_too_slow_over_websocket() {
     let big = "x".repeat(120_000);
     let n = 250;
     for i in 0..n {
-        write(
+        create_big_record(
             &relay,
-            &alice.access,
-            "com.atproto.repo.createRecord",
-            json!({"repo": alice.did, "collection": "com.example.blob", "rkey": format!("k{i}"),
-                   "record": {"$type": "com.example.blob", "data": big}}),
+            &alice,
+            "com.example.blob",
+            &format!("k{i}"),
+            "data",
+            &big,
         )
         .await;
         // The other subscriber keeps up the whole time.
@@ -989,6 +990,25 @@ async fn request_crawl_at_startup() {
     }
 }
 
+/// Creates record `rkey` in `collection` whose one field `field` holds `value`.
+async fn create_big_record(
+    relay: &TestRelay,
+    account: &crate::pds_flow::Account,
+    collection: &str,
+    rkey: &str,
+    field: &str,
+    value: &str,
+) {
+    write(
+        relay,
+        &account.access,
+        "com.atproto.repo.createRecord",
+        json!({"repo": account.did, "collection": collection, "rkey": rkey,
+               "record": {"$type": collection, field: value}}),
+    )
+    .await;
+}
+
 /// The bandwidth limit of the checklist #180 tests: 32 KiB/s, so a burst of 32 KiB.
 const THROTTLE_RATE: usize = 32 * 1024;
 
@@ -1002,12 +1022,13 @@ async fn throttled_relay_with_big_records() -> (TestRelay, Server, usize) {
     let alice = create_account(&relay, "alice.test").await;
     let big = "t".repeat(8_000);
     for i in 0..20 {
-        write(
+        create_big_record(
             &relay,
-            &alice.access,
-            "com.atproto.repo.createRecord",
-            json!({"repo": alice.did, "collection": "com.example.big", "rkey": format!("k{i}"),
-                   "record": {"$type": "com.example.big", "text": big}}),
+            &alice,
+            "com.example.big",
+            &format!("k{i}"),
+            "text",
+            &big,
         )
         .await;
     }
