@@ -3,6 +3,8 @@
 //! read-only pool). Text columns are parsed back into their `syntax`/`data-model` types; a row
 //! that does not parse is reported as a backend error (corruption), never a panic.
 
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use data_model::Cid;
 use pds::ports::{
@@ -997,7 +999,7 @@ impl EventStore for SqliteStore {
 /// savepoint. Replies are sent only after the transaction is durable.
 #[derive(Debug, Clone)]
 pub(crate) struct CommitQueue {
-    jobs: tokio::sync::mpsc::Sender<CommitJob>,
+    jobs: flume::Sender<CommitJob>,
 }
 
 #[derive(Debug)]
@@ -1008,6 +1010,9 @@ struct CommitJob {
 
 /// Most commits applied in one transaction.
 const MAX_GROUP: usize = 64;
+
+/// Most commits waiting for the writer (callers beyond it wait to enqueue).
+const QUEUE: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 #[error("the commit writer has stopped")]
@@ -1021,11 +1026,11 @@ impl CommitQueue {
     /// Starts the writer thread; must be called inside a tokio runtime (the thread uses it to
     /// take the writer connection from the pool).
     pub(crate) fn start(pool: SqlitePool) -> CommitQueue {
-        let (jobs, rx) = tokio::sync::mpsc::channel(1024);
+        let (jobs, rx) = flume::bounded(QUEUE);
         let runtime = tokio::runtime::Handle::current();
         let spawned = std::thread::Builder::new()
             .name("store-commit-writer".into())
-            .spawn(move || run_commit_writer(&runtime, &pool, rx));
+            .spawn(move || run_commit_writer(&runtime, &pool, &rx));
         if let Err(e) = spawned {
             // Without the thread every commit fails with `WriterStopped` (the receiver is
             // gone); nothing else of the store is affected.
@@ -1037,7 +1042,7 @@ impl CommitQueue {
     async fn apply(&self, write: CommitWrite) -> StoreResult<CommitApplied> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.jobs
-            .send(CommitJob { write, reply })
+            .send_async(CommitJob { write, reply })
             .await
             .map_err(|_| StoreError::backend(WriterStopped))?;
         rx.await.map_err(|_| StoreError::backend(WriterStopped))?
@@ -1046,38 +1051,52 @@ impl CommitQueue {
 
 /// How long the writer keeps the writer connection while commits keep arriving, before it
 /// gives other writers (sessions, blobs, account changes, the checkpointer) their turn.
-const HOLD: std::time::Duration = std::time::Duration::from_millis(20);
+const HOLD: Duration = Duration::from_millis(20);
+
+/// How long the writer waits, connection in hand, for the next commit after a group (within
+/// `HOLD`). Taking the connection costs a round trip through sqlx's worker thread and loses
+/// the prepared statements (they belong to the raw connection wrapper); at 1,000 commits a
+/// second, commits arrive about a millisecond apart, so without the wait the writer let go
+/// of the connection after nearly every commit.
+const LINGER: Duration = Duration::from_millis(5);
+
+/// Statements the writer keeps prepared (the commit path uses about twenty).
+const STATEMENT_CACHE: usize = 64;
 
 /// The commit writer: a thread of its own, so that it is never queued behind the runtime's
 /// tasks (a firehose push wakes a task per subscriber; an async writer was rescheduled behind
 /// all of them at each await, which capped the write rate under a busy firehose). Jobs are
-/// taken in groups (`MAX_GROUP`); while more are already waiting, and for at most `HOLD`, the
-/// writer keeps the connection and its raw handle (no hand-off, statements stay prepared),
-/// then returns the connection to the pool. Ends when every sender is gone.
+/// taken in groups (`MAX_GROUP`); while more keep arriving (`LINGER` apart at most), and for
+/// at most `HOLD`, the writer keeps the connection and its raw handle (no hand-off,
+/// statements stay prepared), then returns the connection to the pool. Ends when every
+/// sender is gone.
 fn run_commit_writer(
     runtime: &tokio::runtime::Handle,
     pool: &SqlitePool,
-    mut rx: tokio::sync::mpsc::Receiver<CommitJob>,
+    rx: &flume::Receiver<CommitJob>,
 ) {
     // The pool's connection bookkeeping (returning a connection) spawns on the runtime.
     let _context = runtime.enter();
-    while let Some(first) = rx.blocking_recv() {
+    while let Ok(first) = rx.recv() {
         let mut conn = match runtime.block_on(pool.acquire()) {
             Ok(conn) => conn,
             Err(e) => {
-                fail_group(take_group(first, &mut rx), &e.to_string());
+                fail_group(take_group(first, rx), &e.to_string());
                 continue;
             }
         };
+        // The closure blocks this thread (not a runtime worker) while it waits for commits.
         let outcome = runtime.block_on(with_raw(&mut conn, |c| {
-            let started = std::time::Instant::now();
+            c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            let started = Instant::now();
             let mut next = Some(first);
             while let Some(job) = next.take() {
-                apply_group(c, take_group(job, &mut rx));
-                if started.elapsed() >= HOLD {
+                apply_group(c, take_group(job, rx));
+                let left = HOLD.saturating_sub(started.elapsed());
+                if left.is_zero() {
                     break;
                 }
-                next = rx.try_recv().ok();
+                next = rx.recv_timeout(left.min(LINGER)).ok();
             }
             Ok(())
         }));
@@ -1090,7 +1109,7 @@ fn run_commit_writer(
 }
 
 /// `first` and whatever else is already queued, up to `MAX_GROUP`.
-fn take_group(first: CommitJob, rx: &mut tokio::sync::mpsc::Receiver<CommitJob>) -> Vec<CommitJob> {
+fn take_group(first: CommitJob, rx: &flume::Receiver<CommitJob>) -> Vec<CommitJob> {
     let mut group = vec![first];
     while group.len() < MAX_GROUP {
         match rx.try_recv() {
