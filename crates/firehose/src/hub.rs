@@ -27,8 +27,8 @@ use tokio::sync::watch;
 
 use crate::frame::event_frame;
 
-/// How many rows the tailer reads per query.
-const TAIL_PAGE: usize = 1_000;
+/// How many rows the tailer reads per query (small enough for the store to read inline).
+const TAIL_PAGE: usize = 256;
 
 /// Limits of the live ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

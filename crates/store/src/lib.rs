@@ -46,6 +46,7 @@ mod sqlite_account_admin;
 mod sqlite_auth_factor;
 mod sqlite_commit;
 mod sqlite_email;
+mod sqlite_read;
 mod sqlite_stream;
 
 use std::path::Path;
@@ -101,6 +102,8 @@ pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
     commits: sqlite::CommitQueue,
+    /// Read-only connections for the few small reads made inline (`sqlite_read.rs`).
+    inline: std::sync::Arc<sqlite_read::InlineReaders>,
     /// Stops the WAL checkpointer (`checkpoint.rs`) on [`SqliteStore::close`] or when the
     /// last clone is dropped.
     checkpointer: std::sync::Arc<checkpoint::Checkpointer>,
@@ -156,6 +159,7 @@ impl SqliteStore {
             write,
             read,
             commits,
+            inline: std::sync::Arc::new(sqlite_read::InlineReaders::new(path)),
             checkpointer: std::sync::Arc::new(checkpointer),
         })
     }

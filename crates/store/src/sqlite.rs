@@ -20,6 +20,8 @@ use syntax::{Did, Handle, Nsid, RecordKey, Tid};
 
 use crate::SqliteStore;
 use crate::sqlite_commit::{self, in_savepoint, in_transaction, with_raw};
+use crate::sqlite_read::{INLINE_ROWS, Inline};
+use rusqlite::OptionalExtension;
 
 /// A row whose text does not parse back into its type.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +124,25 @@ impl SqliteStore {
         key: &str,
     ) -> StoreResult<Option<AccountRow>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM account WHERE {column} = ?");
+        let inline = self.inline.read(|c| {
+            c.prepare_cached(&sql)?
+                .query_row([key], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                })
+                .optional()
+        });
+        if let Inline::Done(row) = inline {
+            return row?.map(account_row).transpose();
+        }
         let row: Option<AccountTuple> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(key)
             .fetch_optional(&self.read)
@@ -874,15 +895,28 @@ impl EventStore for SqliteStore {
     }
 
     async fn events_after(&self, after: Seq, limit: usize) -> StoreResult<Vec<StoredEvent>> {
-        let rows: Vec<(i64, String, String, Vec<u8>, i64)> = sqlx::query_as(
-            "SELECT seq, did, kind, event, created_at FROM repo_seq WHERE seq > ? \
-             ORDER BY seq LIMIT ?",
-        )
-        .bind(after)
-        .bind(limit_i64(limit))
-        .fetch_all(&self.read)
-        .await
-        .map_err(db)?;
+        const SQL: &str = "SELECT seq, did, kind, event, created_at FROM repo_seq WHERE seq > ? \
+             ORDER BY seq LIMIT ?";
+        let inline = if limit <= INLINE_ROWS {
+            self.inline.read(|c| {
+                c.prepare_cached(SQL)?
+                    .query_map(rusqlite::params![after, limit_i64(limit)], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+        } else {
+            Inline::Fallback
+        };
+        let rows: Vec<(i64, String, String, Vec<u8>, i64)> = match inline {
+            Inline::Done(rows) => rows?,
+            Inline::Fallback => sqlx::query_as(SQL)
+                .bind(after)
+                .bind(limit_i64(limit))
+                .fetch_all(&self.read)
+                .await
+                .map_err(db)?,
+        };
         rows.into_iter()
             .map(|(seq, did, kind, event, created_at)| {
                 Ok(StoredEvent {

@@ -5,3 +5,4 @@ mod account_admin;
 mod auth_factor;
 mod checkpoint;
 mod conformance;
+mod inline_reads;
