@@ -246,3 +246,76 @@ async fn checklist_120_resolve_did_identity_and_refresh() {
     assert_eq!(out["did"], alice.did.as_str());
     assert_eq!(out["handle"], "handle.invalid");
 }
+
+/// The handle syntax vectors of `interop-tests/atproto-interop-tests/syntax/`, without comments
+/// and blank lines.
+fn handle_vectors(name: &str) -> Vec<String> {
+    let path = format!(
+        "{}/../interop-tests/atproto-interop-tests/syntax/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn checklist_122_resolve_handle_rejects_every_invalid_handle_and_no_valid_one() {
+    // Nothing resolves (the nameserver knows no name), so a valid handle is HandleNotFound;
+    // only syntax makes InvalidRequest.
+    let ns = dns_responder(zone(&[])).await.to_string();
+    let relay = TestRelay::start(&[("RELAY_DNS_NAMESERVER", ns.as_str())]).await;
+    let invalid = handle_vectors("handle_syntax_invalid.txt");
+    let valid = handle_vectors("handle_syntax_valid.txt");
+    assert!(invalid.len() >= 40 && valid.len() >= 60, "vectors read");
+    for h in &invalid {
+        let path = format!(
+            "com.atproto.identity.resolveHandle?handle={}",
+            query_escape(h)
+        );
+        get(&relay, &path, None)
+            .await
+            .assert_xrpc_error(400, "InvalidRequest");
+    }
+    // Concurrently: each valid one is looked up (DNS, then HTTPS), and fails to resolve.
+    let relay = &relay;
+    let replies = futures::future::join_all(valid.iter().map(|h| async move {
+        let path = format!(
+            "com.atproto.identity.resolveHandle?handle={}",
+            query_escape(h)
+        );
+        (h, get(relay, &path, None).await)
+    }))
+    .await;
+    for (h, reply) in replies {
+        if reply.status.is_success() {
+            continue;
+        }
+        let error = reply.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert_ne!(error, "InvalidRequest", "{h} is a valid handle");
+        assert_eq!(error, "HandleNotFound", "{h}: {:?}", reply.json());
+    }
+    println!(
+        "resolveHandle: {} invalid handles refused, {} valid ones looked up",
+        invalid.len(),
+        valid.len()
+    );
+}
