@@ -15,7 +15,7 @@ use std::error::Error as StdError;
 use std::fmt;
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -275,6 +275,20 @@ impl From<JsonRejection> for ApiError {
             }
             other => ApiError::invalid_request(other.body_text()),
         }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> ApiError {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::payload_too_large("request entity too large");
+        }
+        // A body shorter than its Content-Length (the client stopped sending), or a broken
+        // chunked encoding: nothing of it is used.
+        ApiError::invalid_request(format!(
+            "The request body could not be read: {}",
+            rejection.body_text()
+        ))
     }
 }
 

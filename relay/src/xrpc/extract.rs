@@ -1,6 +1,6 @@
-//! XRPC request extractors whose rejections are XRPC errors: [`XrpcJson`] (procedure input) and
-//! [`XrpcQuery`] (query parameters, with repeated keys as arrays and `true`/`false` booleans as
-//! the spec says, checklist #125).
+//! XRPC request extractors whose rejections are XRPC errors: [`XrpcJson`] (procedure input),
+//! [`RawBody`] (binary input: blobs, CARs) and [`XrpcQuery`] (query parameters, with repeated
+//! keys as arrays and `true`/`false` booleans as the spec says, checklist #125).
 //!
 //! Handlers use these instead of `axum::Json` / `axum::extract::Query` so that a bad body or bad
 //! parameters always answer `400 InvalidRequest` (or `413 PayloadTooLarge`) as JSON.
@@ -25,6 +25,23 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
         Ok(XrpcJson(value))
+    }
+}
+
+/// A whole binary request body (blobs, CARs), read within the route's body limit; a body that
+/// cannot be read whole (shorter than its `Content-Length`: the client stopped sending,
+/// checklist #172) is `400 InvalidRequest`, an oversized one `413 PayloadTooLarge`.
+#[derive(Debug, Clone, Default)]
+pub struct RawBody(pub bytes::Bytes);
+
+impl<S> FromRequest<S> for RawBody
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(RawBody(bytes::Bytes::from_request(req, state).await?))
     }
 }
 

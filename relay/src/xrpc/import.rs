@@ -7,7 +7,6 @@
 //! [`routes`] carries its own body limit, so `mod.rs` merges it beside (not inside) the JSON
 //! and blob routers.
 
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Json, Router};
@@ -15,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tower_http::limit::RequestBodyLimitLayer;
 
-use super::{CAR_MIME, XrpcQuery, procedure, query, repo::parse_limit};
+use super::{CAR_MIME, RawBody, XrpcQuery, procedure, query, repo::parse_limit};
 use crate::auth::Access;
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -46,7 +45,7 @@ async fn import_repo(
     State(state): State<AppState>,
     Access(auth): Access,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<StatusCode, ApiError> {
     // The reference's XRPC server checks the lexicon's input encoding first.
     match request_encoding(&headers) {

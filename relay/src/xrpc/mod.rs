@@ -40,7 +40,7 @@ use serde::{Deserialize, Deserializer};
 use syntax::Nsid;
 use tower_http::limit::RequestBodyLimitLayer;
 
-pub use extract::{XrpcJson, XrpcQuery};
+pub use extract::{RawBody, XrpcJson, XrpcQuery};
 
 /// The MIME type of CAR responses.
 pub const CAR_MIME: &str = sync::CAR_MIME;

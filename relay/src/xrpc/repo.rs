@@ -2,7 +2,6 @@
 //! `applyWrites`, all through the one `pds` write path), the reads (`getRecord`,
 //! `listRecords`, `describeRepo`) and `uploadBlob` (checklist #31, #34, #173, #181-#184, Q).
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -13,8 +12,8 @@ use serde_json::{Map, Value, json};
 use syntax::{AtIdentifier, Nsid, RecordKey};
 
 use super::{
-    XrpcJson, XrpcQuery, double_option, parse, parse_opt, procedure, query, record_from_json,
-    to_json,
+    RawBody, XrpcJson, XrpcQuery, double_option, parse, parse_opt, procedure, query,
+    record_from_json, to_json,
 };
 use crate::auth::{Access, OptionalAccess};
 use crate::error::ApiError;
@@ -408,7 +407,7 @@ async fn upload_blob(
     State(state): State<AppState>,
     Access(auth): Access,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let declared = headers
         .get(header::CONTENT_TYPE)

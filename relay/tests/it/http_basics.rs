@@ -269,3 +269,60 @@ async fn real_server_serves_and_shuts_down_gracefully() {
     assert_eq!(reply.status(), 501);
     server.stop().await;
 }
+
+/// Sends `head` then `body` on a fresh connection to `server`, half-closes it and returns
+/// everything the server sent back.
+async fn raw_exchange(server: &Server, head: &str, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    tcp.write_all(head.as_bytes()).await.expect("head");
+    tcp.write_all(body).await.expect("body");
+    tcp.shutdown().await.expect("half-close");
+    let mut out = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut out),
+    )
+    .await
+    .expect("the server answers and closes")
+    .expect("read");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn checklist_172_upload_blob_with_a_wrong_content_length() {
+    let relay = test_app(&[]).await;
+    let alice = crate::pds_flow::create_account(&relay, "alice.test").await;
+    let server = Server::start(relay.app.clone()).await;
+    let head = |len: usize| {
+        format!(
+            "POST /xrpc/com.atproto.repo.uploadBlob HTTP/1.1\r\nHost: localhost\r\n\
+             Authorization: Bearer {}\r\nContent-Type: application/octet-stream\r\n\
+             Content-Length: {len}\r\n\r\n",
+            alice.access
+        )
+    };
+    let data = [7u8; 100];
+
+    // Declared 100, 50 sent, then the client stops sending: 400, nothing stored.
+    let reply = raw_exchange(&server, &head(100), &data[..50]).await;
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(reply.contains("\"error\":\"InvalidRequest\""), "{reply}");
+
+    // Declared 10, 100 sent: HTTP/1.1 framing makes the body the declared 10 bytes (what a
+    // server can know), and the other 90 are not a request: the answer to them is a 400 and
+    // the connection is closed.
+    let reply = raw_exchange(&server, &head(10), &data).await;
+    let mut answers = reply.split("HTTP/1.1 ").skip(1);
+    let first = answers.next().expect("an answer to the upload");
+    assert!(first.starts_with("200"), "{reply}");
+    assert!(
+        first.contains("\"size\":10"),
+        "the blob is the declared bytes: {reply}"
+    );
+    let second = answers.next().expect("an answer to the trailing bytes");
+    assert!(second.starts_with("400"), "{reply}");
+    server.stop().await;
+}
