@@ -9,6 +9,7 @@ mod blobs;
 mod conformance_gaps;
 mod email_tokens;
 mod harness;
+mod hostile_car;
 mod listing;
 mod migration;
 mod records;
