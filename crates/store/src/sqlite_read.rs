@@ -17,7 +17,7 @@
 //! decision is `docs/decisions/0005-hot-reads-inline.md`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pds::ports::{StoreError, StoreResult};
@@ -96,7 +96,65 @@ impl InlineReaders {
     }
 }
 
-fn is_busy(e: &rusqlite::Error) -> bool {
+#[derive(Debug, thiserror::Error)]
+#[error("the held read connection is gone")]
+struct ConnectionGone;
+
+/// A connection taken from [`InlineReaders`] for longer than one closure (a repository
+/// snapshot: a read transaction kept across the awaits of a streamed download). Dropping it
+/// ends any transaction left open and returns the connection.
+#[derive(Debug)]
+pub(crate) struct HeldConn {
+    readers: Arc<InlineReaders>,
+    conn: Option<Connection>,
+}
+
+impl HeldConn {
+    /// The connection (only `drop` takes it out, so it is always there).
+    pub(crate) fn conn(&self) -> StoreResult<&Connection> {
+        self.conn
+            .as_ref()
+            .ok_or_else(|| StoreError::backend(ConnectionGone))
+    }
+}
+
+impl Drop for HeldConn {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+            return; // Unsure state: close it rather than reuse it.
+        }
+        if let Ok(mut v) = self.readers.idle.lock()
+            && v.len() < MAX_IDLE
+        {
+            v.push(conn);
+        }
+    }
+}
+
+impl InlineReaders {
+    /// An idle connection (or a new one) to keep; `None` if none can be opened.
+    pub(crate) fn take(self: &Arc<Self>) -> Option<HeldConn> {
+        let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let conn = match idle {
+            Some(c) => c,
+            None => match self.open() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open an inline read connection");
+                    return None;
+                }
+            },
+        };
+        Some(HeldConn {
+            readers: Arc::clone(self),
+            conn: Some(conn),
+        })
+    }
+}
+
+/// Whether `e` says the database is locked by someone else.
+pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e,
         rusqlite::Error::SqliteFailure(f, _)

@@ -1,8 +1,12 @@
 //! SQLite implementation of [`RepoSnapshotStore`]: a snapshot is a read transaction on one
-//! connection of the reader pool. In WAL mode a read transaction sees the database as of its
-//! first read (here: the head), so every later block read belongs to that same committed state
-//! while commits go on beside it. The connection returns to the pool when the snapshot is
-//! dropped.
+//! read connection. In WAL mode a read transaction sees the database as of its first read
+//! (here: the head), so every later block read belongs to that same committed state while
+//! commits go on beside it. The connection returns to its pool when the snapshot is dropped.
+//!
+//! The connection is one of the store's inline readers (`sqlite_read.rs`): each page of blocks
+//! (at most 500) is read right on the calling thread, where sqlx would hand every query to its
+//! worker thread and decode row by row there. A database too busy to start the snapshot falls
+//! back to a transaction on sqlx's reader pool.
 
 use async_trait::async_trait;
 use data_model::Cid;
@@ -12,6 +16,104 @@ use syntax::{Did, Tid};
 
 use crate::SqliteStore;
 use crate::sqlite::{db, parse, parse_cid};
+use crate::sqlite_read::{HeldConn, is_busy};
+
+/// Most CIDs bound in one `IN (...)` query (well below SQLite's bound-parameter limit).
+const IN_CHUNK: usize = 500;
+
+fn raw(e: rusqlite::Error) -> StoreError {
+    StoreError::backend(e)
+}
+
+/// A snapshot on an inline read connection.
+struct InlineSnapshot {
+    conn: HeldConn,
+    did: Did,
+    root: Option<RepoRoot>,
+}
+
+/// `BEGIN` and the head: the first read fixes the snapshot.
+fn open_inline(c: &rusqlite::Connection, did: &Did) -> rusqlite::Result<Option<(String, String)>> {
+    use rusqlite::OptionalExtension as _;
+    c.execute_batch("BEGIN")?;
+    c.prepare_cached("SELECT cid, rev FROM repo_root WHERE did = ?")?
+        .query_row([did.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+}
+
+fn root_of(row: Option<(String, String)>) -> StoreResult<Option<RepoRoot>> {
+    row.map(|(cid, rev)| {
+        Ok::<_, StoreError>(RepoRoot {
+            cid: parse_cid(&cid)?,
+            rev: parse::<Tid>("rev", &rev)?,
+        })
+    })
+    .transpose()
+}
+
+#[async_trait]
+impl RepoSnapshot for InlineSnapshot {
+    fn root(&self) -> Option<&RepoRoot> {
+        self.root.as_ref()
+    }
+
+    async fn blocks(&mut self, cids: &[Cid]) -> StoreResult<Vec<(Cid, Vec<u8>)>> {
+        let c = self.conn.conn()?;
+        let mut out = Vec::with_capacity(cids.len());
+        for part in cids.chunks(IN_CHUNK) {
+            let marks = vec!["?"; part.len()].join(",");
+            // Only `?` placeholders are interpolated.
+            let sql =
+                format!("SELECT cid, bytes FROM repo_block WHERE did = ? AND cid IN ({marks})");
+            let mut stmt = c.prepare_cached(&sql).map_err(raw)?;
+            let keys: Vec<String> = part.iter().map(Cid::to_string).collect();
+            let params = std::iter::once(self.did.as_str()).chain(keys.iter().map(String::as_str));
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
+                .map_err(raw)?;
+            for row in rows {
+                let (cid, bytes) = row.map_err(raw)?;
+                out.push((parse_cid(&cid)?, bytes));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn blocks_since_page(
+        &mut self,
+        since: &Tid,
+        after: Option<&Cid>,
+        limit: usize,
+    ) -> StoreResult<Vec<(Cid, Vec<u8>)>> {
+        let c = self.conn.conn()?;
+        let after = after.map(Cid::to_string).unwrap_or_default();
+        let mut stmt = c
+            .prepare_cached(
+                "SELECT cid, bytes FROM repo_block WHERE did = ? AND cid > ? AND rev > ? \
+                 ORDER BY cid LIMIT ?",
+            )
+            .map_err(raw)?;
+        let rows = stmt
+            .query_map(
+                rusqlite::params![
+                    self.did.as_str(),
+                    after,
+                    since.as_str(),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)),
+            )
+            .map_err(raw)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (cid, bytes) = row.map_err(raw)?;
+            out.push((parse_cid(&cid)?, bytes));
+        }
+        Ok(out)
+    }
+}
 
 fn parse_rows(rows: Vec<(String, Vec<u8>)>) -> StoreResult<Vec<(Cid, Vec<u8>)>> {
     rows.into_iter()
@@ -33,8 +135,7 @@ impl RepoSnapshot for SqliteSnapshot {
 
     async fn blocks(&mut self, cids: &[Cid]) -> StoreResult<Vec<(Cid, Vec<u8>)>> {
         let mut out = Vec::with_capacity(cids.len());
-        // Well below SQLite's bound-parameter limit.
-        for part in cids.chunks(500) {
+        for part in cids.chunks(IN_CHUNK) {
             let marks = vec!["?"; part.len()].join(",");
             // Only `?` placeholders are interpolated.
             let sql =
@@ -73,6 +174,20 @@ impl RepoSnapshot for SqliteSnapshot {
 #[async_trait]
 impl RepoSnapshotStore for SqliteStore {
     async fn repo_snapshot(&self, did: &Did) -> StoreResult<Box<dyn RepoSnapshot>> {
+        if let Some(conn) = self.inline.take() {
+            match open_inline(conn.conn()?, did) {
+                Ok(row) => {
+                    return Ok(Box::new(InlineSnapshot {
+                        root: root_of(row)?,
+                        conn,
+                        did: did.clone(),
+                    }));
+                }
+                // Too busy to start here: the pool waits for the lock off the runtime.
+                Err(e) if is_busy(&e) => {}
+                Err(e) => return Err(raw(e)),
+            }
+        }
         let mut tx = self.read.begin().await.map_err(db)?;
         let row: Option<(String, String)> =
             sqlx::query_as("SELECT cid, rev FROM repo_root WHERE did = ?")
@@ -80,18 +195,10 @@ impl RepoSnapshotStore for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db)?;
-        let root = row
-            .map(|(cid, rev)| {
-                Ok::<_, StoreError>(RepoRoot {
-                    cid: parse_cid(&cid)?,
-                    rev: parse::<Tid>("rev", &rev)?,
-                })
-            })
-            .transpose()?;
         Ok(Box::new(SqliteSnapshot {
             tx,
             did: did.clone(),
-            root,
+            root: root_of(row)?,
         }))
     }
 }
