@@ -17,6 +17,7 @@
 //! decision is `docs/decisions/0005-hot-reads-inline.md`.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +33,11 @@ const BUSY_WAIT: Duration = Duration::from_millis(20);
 /// Idle connections kept.
 const MAX_IDLE: usize = 4;
 
+/// Most connections open at once, idle or in use (each has its own page cache of up to
+/// 2 MiB). Beyond it, reads go to the sqlx pool, which queues them: so many concurrent
+/// downloads, say, cannot open a connection each.
+const MAX_OPEN: usize = 16;
+
 /// Statements each connection keeps prepared.
 const STATEMENT_CACHE: usize = 32;
 
@@ -40,7 +46,8 @@ const STATEMENT_CACHE: usize = 32;
 pub(crate) enum Inline<T> {
     /// The read's result.
     Done(StoreResult<T>),
-    /// The database was busy or a connection could not be opened: read through sqlx instead.
+    /// The database was busy, every connection is in use, or one could not be opened: read
+    /// through sqlx instead.
     Fallback,
 }
 
@@ -49,6 +56,8 @@ pub(crate) enum Inline<T> {
 pub(crate) struct InlineReaders {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Connections open, idle or in use.
+    open: AtomicUsize,
 }
 
 impl InlineReaders {
@@ -56,6 +65,7 @@ impl InlineReaders {
         InlineReaders {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
+            open: AtomicUsize::new(0),
         }
     }
 
@@ -69,30 +79,67 @@ impl InlineReaders {
         Ok(c)
     }
 
-    /// Runs `f` on an idle connection (opening one if none is idle).
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Inline<T> {
-        let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
-        let conn = match idle {
-            Some(c) => c,
-            None => match self.open() {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot open an inline read connection");
-                    return Inline::Fallback;
-                }
-            },
-        };
-        let out = f(&conn);
+    /// An idle connection, or a new one while fewer than [`MAX_OPEN`] are open.
+    fn checkout(&self) -> Option<Connection> {
+        if let Some(c) = self.idle.lock().ok().and_then(|mut v| v.pop()) {
+            return Some(c);
+        }
+        let reserved = self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_OPEN).then_some(n + 1)
+            })
+            .is_ok();
+        if !reserved {
+            return None;
+        }
+        match self.open() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                self.open.fetch_sub(1, Ordering::AcqRel);
+                tracing::warn!(error = %e, "cannot open an inline read connection");
+                None
+            }
+        }
+    }
+
+    /// Gives `conn` back (kept idle, or closed beyond [`MAX_IDLE`]).
+    fn checkin(&self, conn: Connection) {
         if let Ok(mut v) = self.idle.lock()
             && v.len() < MAX_IDLE
         {
             v.push(conn);
+            return;
         }
+        self.discard(conn);
+    }
+
+    fn discard(&self, conn: Connection) {
+        drop(conn);
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Runs `f` on a connection of the pool.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Inline<T> {
+        let Some(conn) = self.checkout() else {
+            return Inline::Fallback;
+        };
+        let out = f(&conn);
+        self.checkin(conn);
         match out {
             Err(e) if is_busy(&e) => Inline::Fallback,
             Err(e) => Inline::Done(Err(StoreError::backend(e))),
             Ok(v) => Inline::Done(Ok(v)),
         }
+    }
+
+    /// A connection to keep (see [`HeldConn`]); `None` when [`InlineReaders::read`] would
+    /// fall back.
+    pub(crate) fn take(self: &Arc<Self>) -> Option<HeldConn> {
+        Some(HeldConn {
+            conn: Some(self.checkout()?),
+            readers: Arc::clone(self),
+        })
     }
 }
 
@@ -122,34 +169,11 @@ impl Drop for HeldConn {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
-            return; // Unsure state: close it rather than reuse it.
+            // Unsure state: close it rather than reuse it.
+            self.readers.discard(conn);
+            return;
         }
-        if let Ok(mut v) = self.readers.idle.lock()
-            && v.len() < MAX_IDLE
-        {
-            v.push(conn);
-        }
-    }
-}
-
-impl InlineReaders {
-    /// An idle connection (or a new one) to keep; `None` if none can be opened.
-    pub(crate) fn take(self: &Arc<Self>) -> Option<HeldConn> {
-        let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
-        let conn = match idle {
-            Some(c) => c,
-            None => match self.open() {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot open an inline read connection");
-                    return None;
-                }
-            },
-        };
-        Some(HeldConn {
-            readers: Arc::clone(self),
-            conn: Some(conn),
-        })
+        self.readers.checkin(conn);
     }
 }
 
@@ -191,5 +215,43 @@ mod tests {
             .expect("lock");
         let readers = InlineReaders::new(&path);
         assert!(matches!(readers.read(one), Inline::Fallback));
+    }
+
+    #[test]
+    fn at_most_max_open_connections_then_fallback() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        Connection::open(&path)
+            .expect("open")
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);",
+            )
+            .expect("setup");
+        let readers = Arc::new(InlineReaders::new(&path));
+        let held: Vec<HeldConn> = (0..MAX_OPEN)
+            .map(|_| readers.take().expect("under the cap"))
+            .collect();
+        assert!(readers.take().is_none(), "the cap is reached");
+        let one = |c: &Connection| c.query_row("SELECT x FROM t", [], |r| r.get::<_, i64>(0));
+        assert!(matches!(readers.read(one), Inline::Fallback));
+        // A held connection left inside a transaction is rolled back and reused.
+        let mut held = held.into_iter();
+        let first = held.next().expect("one");
+        first
+            .conn()
+            .expect("conn")
+            .execute_batch("BEGIN; SELECT * FROM t;")
+            .expect("tx");
+        drop(first);
+        let again = readers.take().expect("the idle one");
+        assert!(again.conn().expect("conn").is_autocommit());
+        drop(again);
+        drop(held);
+        assert_eq!(
+            readers.open.load(Ordering::Acquire),
+            MAX_IDLE,
+            "the rest closed"
+        );
+        assert!(matches!(readers.read(one), Inline::Done(Ok(1))));
     }
 }
