@@ -51,6 +51,24 @@ fn root_of(row: Option<(String, String)>) -> StoreResult<Option<RepoRoot>> {
     .transpose()
 }
 
+/// Runs a `SELECT cid, bytes ...` statement, appending its blocks to `out`.
+fn query_blocks(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+    out: &mut Vec<(Cid, Vec<u8>)>,
+) -> StoreResult<()> {
+    let rows = stmt
+        .query_map(params, |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .map_err(raw)?;
+    for row in rows {
+        let (cid, bytes) = row.map_err(raw)?;
+        out.push((parse_cid(&cid)?, bytes));
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl RepoSnapshot for InlineSnapshot {
     fn root(&self) -> Option<&RepoRoot> {
@@ -68,15 +86,7 @@ impl RepoSnapshot for InlineSnapshot {
             let mut stmt = c.prepare_cached(&sql).map_err(raw)?;
             let keys: Vec<String> = part.iter().map(Cid::to_string).collect();
             let params = std::iter::once(self.did.as_str()).chain(keys.iter().map(String::as_str));
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(params), |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-                })
-                .map_err(raw)?;
-            for row in rows {
-                let (cid, bytes) = row.map_err(raw)?;
-                out.push((parse_cid(&cid)?, bytes));
-            }
+            query_blocks(&mut stmt, rusqlite::params_from_iter(params), &mut out)?;
         }
         Ok(out)
     }
@@ -95,22 +105,14 @@ impl RepoSnapshot for InlineSnapshot {
                  ORDER BY cid LIMIT ?",
             )
             .map_err(raw)?;
-        let rows = stmt
-            .query_map(
-                rusqlite::params![
-                    self.did.as_str(),
-                    after,
-                    since.as_str(),
-                    i64::try_from(limit).unwrap_or(i64::MAX)
-                ],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)),
-            )
-            .map_err(raw)?;
         let mut out = Vec::new();
-        for row in rows {
-            let (cid, bytes) = row.map_err(raw)?;
-            out.push((parse_cid(&cid)?, bytes));
-        }
+        let params = rusqlite::params![
+            self.did.as_str(),
+            after,
+            since.as_str(),
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ];
+        query_blocks(&mut stmt, params, &mut out)?;
         Ok(out)
     }
 }

@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use data_model::{Cid, Value};
-use pds::{CreateAccount, ErrorKind};
+use pds::ErrorKind;
 use repo::car::CarWriter;
 use repo::mst::{MAX_NODE_ENTRIES, common_prefix_len, key_height};
 
-use crate::harness::{TestPds, post, test_pds};
+use crate::harness::{create_account, post, test_pds};
 
 fn block(v: &Value) -> (Cid, Vec<u8>) {
     let bytes = data_model::cbor::encode(v);
@@ -75,27 +75,11 @@ fn flat_keys(n: usize) -> Vec<String> {
         .collect()
 }
 
-async fn importer(t: &TestPds) -> (syntax::Did, pds::AuthContext) {
-    let created = t
-        .pds
-        .create_account(CreateAccount {
-            handle: "mallory.test".to_owned(),
-            password: Some("password".to_owned()),
-            ..CreateAccount::default()
-        })
-        .await
-        .expect("account");
-    let auth = t
-        .pds
-        .verify_access_token(&created.access_jwt)
-        .expect("token");
-    (created.did, auth)
-}
-
 #[tokio::test]
 async fn checklist_48_node_entry_cap_is_enforced_on_import() {
     let t = test_pds().await;
-    let (did, auth) = importer(&t).await;
+    let mallory = create_account(&t, "mallory").await;
+    let (did, auth) = (mallory.did, mallory.auth);
     let record = block(&post("one record, referenced by every entry"));
     let keys = flat_keys(MAX_NODE_ENTRIES + 1);
 
@@ -124,7 +108,8 @@ async fn checklist_48_node_entry_cap_is_enforced_on_import() {
 #[tokio::test]
 async fn checklist_48_a_deep_chain_of_nodes_is_refused() {
     let t = test_pds().await;
-    let (did, auth) = importer(&t).await;
+    let mallory = create_account(&t, "mallory").await;
+    let (did, auth) = (mallory.did, mallory.auth);
     let record = block(&post("leaf"));
     // 5,000 nodes, each only a left link to the next, ending in a leaf node: a tree can be at
     // most 128 levels deep, and an empty node below the root is invalid anyway.
