@@ -344,6 +344,7 @@ struct RawConfig {
     firehose_max_subscribers: Option<usize>,
     firehose_max_bytes_per_second: Option<u64>,
     firehose_seq_floor: Option<String>,
+    firehose_zero_copy: Option<bool>,
     crawlers: Option<Vec<String>>,
     email_from: Option<String>,
     smtp_url: Option<String>,
@@ -517,6 +518,12 @@ impl RawConfig {
             "firehose_seq_floor",
             &mut self.firehose_seq_floor,
             parse_string,
+        )?;
+        env_value(
+            env,
+            "firehose_zero_copy",
+            &mut self.firehose_zero_copy,
+            parse_bool,
         )?;
         env_value(env, "crawlers", &mut self.crawlers, parse_list)?;
         env_value(env, "email_from", &mut self.email_from, parse_string)?;
@@ -764,6 +771,7 @@ impl RawConfig {
             max_subscribers,
             max_bytes_per_second,
             seq_floor,
+            zero_copy: self.firehose_zero_copy.unwrap_or(defaults.zero_copy),
             ..defaults
         })
     }

@@ -54,6 +54,10 @@ pub struct FirehoseSettings {
     pub max_bytes_per_second: u64,
     /// Where `seq` starts after a start-up (`firehose_seq_floor`; checklist #75).
     pub seq_floor: SeqFloor,
+    /// Send live frames with `sendfile` from the firehose's spool instead of copying them
+    /// into each subscriber's socket (`firehose_zero_copy`, default on; Linux only: elsewhere
+    /// it has no effect).
+    pub zero_copy: bool,
     /// How often a ping is sent to each subscriber.
     pub ping_interval: Duration,
     /// A subscriber that sends nothing (not even a pong) for this long is disconnected.
@@ -75,6 +79,7 @@ impl Default for FirehoseSettings {
             max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
             max_bytes_per_second: DEFAULT_MAX_BYTES_PER_SECOND,
             seq_floor: SeqFloor::Clock,
+            zero_copy: true,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
             send_timeout: Duration::from_secs(60),

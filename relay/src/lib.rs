@@ -12,6 +12,8 @@
 //! - [`firehose_service`]: firehose settings, `requestCrawl` over the SSRF-guarded client,
 //!   retention pruning and crawler tasks (`subscribeRepos` itself: `xrpc/subscribe.rs`, on
 //!   [`ws`], our RFC 6455 server side that writes the shared frame bytes with vectored writes).
+//! - [`net`]: the listener whose connections a handler can reach (`ConnectInfo<Peer>`), so
+//!   `subscribeRepos` can `sendfile` live frames from the firehose's spool.
 //! - [`throttle`]: the per-connection firehose bandwidth limit (a pure token bucket).
 //! - [`proxy`]: service proxying (`atproto-proxy`, default AppView) for methods not served here.
 //! - [`commands`]: the `relay serve` and `relay plc serve` subcommands.
@@ -31,6 +33,7 @@ pub mod firehose_service;
 pub mod handle_resolver;
 pub mod lexicons;
 pub mod mailer;
+pub mod net;
 pub mod plc_directory;
 pub mod proxy;
 pub mod rate_limit;

@@ -474,8 +474,8 @@ impl RateLimits {
             return ip;
         }
         req.extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+            .get::<ConnectInfo<crate::net::Peer>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.addr.ip())
     }
 }
 

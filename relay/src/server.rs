@@ -131,11 +131,16 @@ impl AppState {
             Some(ns) => NetHandleResolver::with_nameserver(http.clone(), ns),
             None => NetHandleResolver::new(http.clone()),
         });
-        let firehose = Arc::new(Firehose::new(
+        let mut firehose = Firehose::new(
             pds.events().clone(),
             pds.subscribe_events(),
             config.firehose.firehose_config(),
-        ));
+        );
+        if config.firehose.zero_copy && cfg!(target_os = "linux") {
+            // Live frames spooled as WebSocket messages, for `sendfile` (xrpc/subscribe.rs).
+            firehose = firehose.with_wire(Arc::new(crate::ws::spool_wire));
+        }
+        let firehose = Arc::new(firehose);
         let subscribers = Arc::new(tokio::sync::Semaphore::new(
             config
                 .firehose
@@ -350,17 +355,11 @@ pub async fn run(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // TCP_NODELAY on every connection: a write smaller than the MSS (a firehose batch, a
-    // response or a chunk of a streamed one) must not wait for the ACK of the previous one
-    // (Nagle), which the peer may hold back for its delayed-ACK timer (40 ms or more).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
+    // Connections whose socket a handler can reach (`ConnectInfo<Peer>`; TCP_NODELAY set),
+    // for the firehose's `sendfile` (see `crate::net`).
     axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        crate::net::SharedListener::new(listener),
+        app.into_make_service_with_connect_info::<crate::net::Peer>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

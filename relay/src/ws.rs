@@ -16,6 +16,11 @@
 //! Pings are answered with a pong, a close is answered with a close echoing its code; a
 //! protocol violation is answered with close 1002 (or 1009 for an oversized frame).
 //!
+//! Live frames can also go out without passing through this process at all:
+//! [`WebSocket::write_spooled`] sends them, already framed, from the firehose's spool with
+//! `sendfile` (Linux), on the socket [`crate::net`] keeps reachable; [`spool_wire`] is the
+//! framing the spool stores.
+//!
 //! Cancel-safety: [`WebSocket::next`] keeps all its state in the struct (bytes read, the payload
 //! left to discard, a control frame partly written), so it can sit in a `select!` next to the
 //! writes. The control writes ([`WebSocket::write_ping`], [`WebSocket::write_pong`],
@@ -261,6 +266,15 @@ pub fn encode_header(opcode: u8, len: u64, out: &mut [u8; 10]) -> usize {
     }
 }
 
+/// The wire form of one firehose frame as a binary message (header, then payload): what the
+/// firehose's spool stores for [`WebSocket::write_spooled`].
+pub fn spool_wire(frame: &[u8], out: &mut Vec<u8>) {
+    let mut h = [0u8; 10];
+    let n = encode_header(OP_BINARY, frame.len() as u64, &mut h);
+    out.extend_from_slice(&h[..n]);
+    out.extend_from_slice(frame);
+}
+
 /// The header length [`encode_header`] uses for a payload of `len` bytes.
 fn header_len(len: usize) -> usize {
     match len {
@@ -348,6 +362,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             }
         }
         io.flush().await?;
+        self.broken = false;
+        Ok(())
+    }
+
+    /// Sends frames already in their wire form (header and payload) from the firehose's spool
+    /// with `sendfile` on `tcp`, the socket under this connection (see [`crate::net`]): each
+    /// run of contiguous spans goes out as one range, and no frame byte passes through this
+    /// process. Anything queued on the connection (a control frame) is written first. Not
+    /// cancel-safe, like [`WebSocket::write_binary_batch`].
+    #[cfg(target_os = "linux")]
+    pub async fn write_spooled(
+        &mut self,
+        tcp: &tokio::net::TcpStream,
+        spans: &[firehose::WireSpan],
+    ) -> Result<(), WsError> {
+        self.flush_ctrl().await?;
+        if self.closing {
+            return Err(WsError::Closed);
+        }
+        self.broken = true;
+        let mut i = 0;
+        while i < spans.len() {
+            let first = &spans[i];
+            let mut len = first.len;
+            let mut j = i + 1;
+            while j < spans.len() && spans[j - 1].continues_into(&spans[j]) {
+                len += spans[j].len;
+                j += 1;
+            }
+            send_range(tcp, first.segment.file(), first.offset, len).await?;
+            i = j;
+        }
         self.broken = false;
         Ok(())
     }
@@ -607,6 +653,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.io.flush().await?;
         Ok(())
     }
+}
+
+/// Sends `len` bytes of `file` from `offset` to `tcp` with `sendfile`, waiting for the socket
+/// to take them.
+#[cfg(target_os = "linux")]
+async fn send_range(
+    tcp: &tokio::net::TcpStream,
+    file: &std::fs::File,
+    mut offset: u64,
+    len: u64,
+) -> Result<(), WsError> {
+    let end = offset + len;
+    while offset < end {
+        let want = usize::try_from(end - offset).unwrap_or(usize::MAX);
+        let sent = loop {
+            tcp.writable().await?;
+            match tcp.try_io(tokio::io::Interest::WRITABLE, || {
+                rustix::fs::sendfile(tcp, file, Some(&mut offset), want).map_err(io::Error::from)
+            }) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                res => break res?,
+            }
+        };
+        if sent == 0 {
+            return Err(WsError::Io(io::ErrorKind::WriteZero.into()));
+        }
+    }
+    Ok(())
 }
 
 /// What [`WebSocket::parse`] found.

@@ -26,6 +26,7 @@ use pds::ports::{EventKind, EventStore, Seq, StoredEvent};
 use tokio::sync::watch;
 
 use crate::frame::event_frame;
+use crate::spool::{Spool, WireSpan};
 
 /// How many rows the tailer reads per query (small enough for the store to read inline).
 const TAIL_PAGE: usize = 256;
@@ -50,9 +51,16 @@ pub struct RingFrame {
     pub frame: Bytes,
 }
 
+/// A frame in the ring, with its wire bytes' place in the spool (when there is one).
+#[derive(Debug)]
+struct Entry {
+    frame: RingFrame,
+    wire: Option<WireSpan>,
+}
+
 #[derive(Debug)]
 struct Ring {
-    entries: VecDeque<RingFrame>,
+    entries: VecDeque<Entry>,
     bytes: usize,
     /// Every event with `seq <= evicted_through` is not (or no longer) in the ring.
     evicted_through: Seq,
@@ -61,8 +69,9 @@ struct Ring {
 /// What [`Hub::read_after`] found.
 #[derive(Debug)]
 pub(crate) enum Read {
-    /// Frames with `seq > pos`, oldest first (possibly none: up to date).
-    Frames(Vec<(Seq, Bytes)>),
+    /// Frames with `seq > pos`, oldest first (possibly none: up to date), each with its
+    /// wire span if the hub spools.
+    Frames(Vec<(Seq, Bytes, Option<WireSpan>)>),
     /// Events after `pos` have been evicted: the reader cannot continue from the ring.
     Evicted,
 }
@@ -77,6 +86,10 @@ pub struct Hub {
     /// Open [`crate::Subscription`]s (they count themselves in and out): the tailer spaces its
     /// pushes by this, not by the head's receivers, which other watchers hold too.
     subscribers: AtomicUsize,
+    /// Where pushed frames are also written in their wire form (see [`crate::spool`]).
+    spool: Option<Spool>,
+    /// The spool failed once (logged); frames go without spans from then on.
+    spool_failed: AtomicBool,
 }
 
 impl Hub {
@@ -96,6 +109,41 @@ impl Hub {
             },
             closed: AtomicBool::new(false),
             subscribers: AtomicUsize::new(0),
+            spool: None,
+            spool_failed: AtomicBool::new(false),
+        }
+    }
+
+    /// The same hub, also writing every pushed frame to `spool`.
+    pub fn with_spool(mut self, spool: Spool) -> Hub {
+        self.spool = Some(spool);
+        self
+    }
+
+    /// Whether pushed frames are written to a spool (one was given and has not failed).
+    pub fn spooling(&self) -> bool {
+        self.spool.is_some() && !self.spool_failed.load(Ordering::Relaxed)
+    }
+
+    /// The spans of `frames` in the spool; `None` for each without a spool, or if writing to
+    /// it fails (logged once; the transport then sends from memory).
+    fn spool_spans(&self, frames: &[RingFrame]) -> Vec<Option<WireSpan>> {
+        let spans = match &self.spool {
+            Some(spool) if !self.spool_failed.load(Ordering::Relaxed) => {
+                match spool.append(frames.iter().map(|f| &f.frame[..])) {
+                    Ok(spans) => Some(spans),
+                    Err(e) => {
+                        self.spool_failed.store(true, Ordering::Relaxed);
+                        tracing::warn!(error = %e, "firehose wire spool failed; sending frames from memory from now on");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        match spans {
+            Some(spans) => spans.into_iter().map(Some).collect(),
+            None => frames.iter().map(|_| None).collect(),
         }
     }
 
@@ -144,20 +192,25 @@ impl Hub {
         let Some(last) = frames.last().map(|f| f.seq) else {
             return;
         };
+        let spans = self.spool_spans(&frames);
         if let Ok(mut ring) = self.ring.write() {
-            for f in frames {
-                if ring.entries.back().is_some_and(|b| b.seq >= f.seq) {
+            for (frame, wire) in frames.into_iter().zip(spans) {
+                if ring
+                    .entries
+                    .back()
+                    .is_some_and(|b| b.frame.seq >= frame.seq)
+                {
                     continue; // never out of order; a duplicate read is dropped
                 }
-                ring.bytes += f.frame.len();
-                ring.entries.push_back(f);
+                ring.bytes += frame.frame.len();
+                ring.entries.push_back(Entry { frame, wire });
                 while ring.entries.len() > 1
                     && (ring.entries.len() > self.limits.max_events
                         || ring.bytes > self.limits.max_bytes)
                 {
                     if let Some(old) = ring.entries.pop_front() {
-                        ring.bytes -= old.frame.len();
-                        ring.evicted_through = old.seq;
+                        ring.bytes -= old.frame.frame.len();
+                        ring.evicted_through = old.frame.seq;
                     }
                 }
             }
@@ -180,12 +233,12 @@ impl Hub {
         if pos < ring.evicted_through {
             return Read::Evicted;
         }
-        let start = ring.entries.partition_point(|e| e.seq <= pos);
+        let start = ring.entries.partition_point(|e| e.frame.seq <= pos);
         Read::Frames(
             ring.entries
                 .range(start..)
                 .take(max)
-                .map(|e| (e.seq, e.frame.clone()))
+                .map(|e| (e.frame.seq, e.frame.frame.clone(), e.wire.clone()))
                 .collect(),
         )
     }
@@ -197,9 +250,9 @@ impl Hub {
         if let Ok(mut ring) = self.ring.write() {
             let mut freed = 0;
             ring.entries.retain(|e| {
-                let drop = e.seq < before && &*e.did == did;
+                let drop = e.frame.seq < before && &*e.frame.did == did;
                 if drop {
-                    freed += e.frame.len();
+                    freed += e.frame.frame.len();
                 }
                 !drop
             });

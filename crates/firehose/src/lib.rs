@@ -11,6 +11,8 @@
 //!   the stored body (which is kept without `seq`) at its canonical key position.
 //! - [`hub`]: the bounded live ring shared by all subscribers, fed by one tailer task.
 //! - [`subscription`]: one subscriber: backfill in pages, cutover, live, `ConsumerTooSlow`.
+//! - [`spool`]: optionally, the live frames in the transport's wire form in in-memory files,
+//!   for transports that send from a file (`sendfile`) instead of copying per subscriber.
 //! - [`crawler`]: `requestCrawl` to configured relays (throttled, retried, off the write path).
 //! - [`Firehose`]: ties them together, plus the retention window ([`parse_duration`],
 //!   [`Firehose::prune`]).
@@ -34,6 +36,7 @@
 pub mod crawler;
 pub mod frame;
 pub mod hub;
+pub mod spool;
 pub mod subscription;
 
 use std::sync::Arc;
@@ -46,6 +49,7 @@ use tokio::sync::{OnceCell, watch};
 pub use crawler::{CrawlRequester, CrawlerConfig, spawn_crawlers};
 pub use frame::{DecodedFrame, FrameError, decode_frame, error_frame, event_frame, info_frame};
 pub use hub::{Hub, RingFrame, RingLimits};
+pub use spool::{Spool, WireFn, WireSpan};
 pub use subscription::{Closed, Subscription};
 
 /// Firehose settings.
@@ -152,6 +156,8 @@ pub struct Firehose {
     notify: watch::Receiver<Seq>,
     config: FirehoseConfig,
     hub: OnceCell<Arc<Hub>>,
+    /// The transport's framing, for the wire spool (see [`Firehose::with_wire`]).
+    wire: Option<WireFn>,
 }
 
 impl std::fmt::Debug for Firehose {
@@ -185,7 +191,16 @@ impl Firehose {
             notify,
             config,
             hub: OnceCell::new(),
+            wire: None,
         }
+    }
+
+    /// Spools live frames in the form `wire` gives them (see [`spool`]), so the transport can
+    /// send them from the spool's files. Without it, or where the spool cannot be made (not
+    /// Linux; logged at start), frames carry no span and the transport sends from memory.
+    pub fn with_wire(mut self, wire: WireFn) -> Firehose {
+        self.wire = Some(wire);
+        self
     }
 
     /// The settings.
@@ -199,7 +214,14 @@ impl Firehose {
         self.hub
             .get_or_try_init(|| async {
                 let head = self.events.latest_seq().await?.unwrap_or(0);
-                let hub = Arc::new(Hub::new(head, self.config.ring));
+                let mut hub = Hub::new(head, self.config.ring);
+                if let Some(wire) = &self.wire {
+                    match Spool::new(Arc::clone(wire), spool::DEFAULT_SEGMENT_BYTES) {
+                        Ok(spool) => hub = hub.with_spool(spool),
+                        Err(e) => tracing::info!(error = %e, "no firehose wire spool; live frames are sent from memory"),
+                    }
+                }
+                let hub = Arc::new(hub);
                 tokio::spawn(hub::run_tailer(
                     Arc::downgrade(&hub),
                     self.events.clone(),

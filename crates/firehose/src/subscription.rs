@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::frame::{CONSUMER_TOO_SLOW, CONSUMER_TOO_SLOW_MESSAGE, error_frame};
 use crate::hub::{Hub, Read, frame_row};
+use crate::spool::WireSpan;
 
 /// Why a subscription ended.
 #[derive(Debug, thiserror::Error)]
@@ -115,8 +116,30 @@ impl Subscription {
     /// Waits for the next frames and appends them to `out` (at least one on `Ok`). Cancel-safe
     /// between calls: a dropped future loses nothing that was not yet appended.
     pub async fn next_batch(&mut self, out: &mut Vec<Bytes>) -> Result<(), Closed> {
+        self.next_frames(out, None).await
+    }
+
+    /// [`Subscription::next_batch`], also appending to `wire` where each frame's wire bytes
+    /// are in the hub's spool (`None` for a frame that is not there: backfill, `#info`, or a
+    /// hub without a spool), one entry per frame appended to `out`.
+    pub async fn next_batch_wire(
+        &mut self,
+        out: &mut Vec<Bytes>,
+        wire: &mut Vec<Option<WireSpan>>,
+    ) -> Result<(), Closed> {
+        self.next_frames(out, Some(wire)).await
+    }
+
+    async fn next_frames(
+        &mut self,
+        out: &mut Vec<Bytes>,
+        mut wire: Option<&mut Vec<Option<WireSpan>>>,
+    ) -> Result<(), Closed> {
         if let Some(info) = self.first.take() {
             out.push(info);
+            if let Some(w) = wire.as_deref_mut() {
+                w.push(None);
+            }
             return Ok(());
         }
         loop {
@@ -127,6 +150,9 @@ impl Subscription {
                 for row in &rows {
                     if let Some(frame) = frame_row(row) {
                         out.push(frame);
+                        if let Some(w) = wire.as_deref_mut() {
+                            w.push(None);
+                        }
                     }
                     self.pos = row.seq;
                 }
@@ -158,7 +184,15 @@ impl Subscription {
                     if let Some(last) = frames.last() {
                         self.pos = last.0;
                     }
-                    out.extend(frames.into_iter().map(|(_, f)| f));
+                    match wire {
+                        Some(w) => {
+                            for (_, frame, span) in frames {
+                                out.push(frame);
+                                w.push(span);
+                            }
+                        }
+                        None => out.extend(frames.into_iter().map(|(_, f, _)| f)),
+                    }
                     return Ok(());
                 }
                 Read::Frames(_) => {

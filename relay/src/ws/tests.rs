@@ -563,3 +563,87 @@ async fn bad_client_frames_closed() {
     ));
     println!("bad client frames: {} cases", cases.len() + 1);
 }
+
+/// A server WebSocket over a real TCP connection accepted by [`crate::net::SharedListener`],
+/// its socket (for `sendfile`), and the client end.
+#[cfg(target_os = "linux")]
+async fn tcp_pair() -> (
+    WebSocket<crate::net::SharedTcp>,
+    std::sync::Arc<tokio::net::TcpStream>,
+    tokio::net::TcpStream,
+) {
+    use axum::serve::Listener as _;
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = tcp.local_addr().expect("addr");
+    let mut listener = crate::net::SharedListener::new(tcp);
+    let client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (io, peer) = listener.accept().await;
+    (WebSocket::new(io), peer.socket().clone(), client)
+}
+
+/// Spooled frames (`sendfile` from the spool's in-memory files, several segments, ranges cut
+/// short by a full socket buffer) arrive byte-exact, in order with control frames and batches
+/// written from memory on the same connection.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn spooled_frames_are_byte_exact_between_other_writes() {
+    let frames = mixed_frames(true);
+    let spool = firehose::Spool::new(std::sync::Arc::new(spool_wire), 64 * 1024).expect("spool");
+    let mut spans = Vec::new();
+    for push in frames.chunks(97) {
+        spans.extend(spool.append(push.iter().map(|f| &f[..])).expect("append"));
+    }
+    assert_eq!(spans.len(), frames.len());
+    let (mut ws, tcp, mut client) = tcp_pair().await;
+    // The client reads only once everything is written, so big ranges meet a full socket
+    // buffer and are sent in several calls.
+    let reader = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.expect("client read");
+        got
+    });
+    let cut = 300;
+    ws.write_ping().await.expect("ping");
+    ws.write_spooled(&tcp, &spans[..cut])
+        .await
+        .expect("spooled");
+    ws.write_binary_batch(&frames[cut..cut + 3])
+        .await
+        .expect("batch");
+    ws.write_spooled(&tcp, &spans[cut + 3..])
+        .await
+        .expect("spooled");
+    ws.write_close(1000, "").await.expect("close");
+    ws.shutdown().await.expect("shutdown");
+    drop((ws, tcp));
+    let mut want = server_frame(OP_PING, b"");
+    want.extend(frames.iter().flat_map(|f| server_frame(OP_BINARY, f)));
+    want.extend(server_frame(OP_CLOSE, &1000u16.to_be_bytes()));
+    let got = reader.await.expect("reader");
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "bytes differ");
+    println!("spooled: {} frames, {} bytes", frames.len(), got.len());
+}
+
+/// A spooled write cut short by a timeout leaves the connection broken, as a batch does.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn interrupted_spooled_write_breaks_the_connection() {
+    let spool =
+        firehose::Spool::new(std::sync::Arc::new(spool_wire), 64 * 1024 * 1024).expect("spool");
+    let frame = vec![5u8; 1 << 20];
+    let spans = spool
+        .append((0..32).map(|_| frame.as_slice()))
+        .expect("append");
+    let (mut ws, tcp, _client) = tcp_pair().await; // the client never reads
+    let r = tokio::time::timeout(Duration::from_millis(200), ws.write_spooled(&tcp, &spans)).await;
+    assert!(r.is_err(), "32 MiB cannot fit in the socket buffers");
+    assert!(matches!(ws.write_ping().await, Err(WsError::Broken)));
+    assert!(matches!(
+        ws.write_spooled(&tcp, &spans[..1]).await,
+        Err(WsError::Broken)
+    ));
+}

@@ -9,8 +9,11 @@
 //! `503 TooManySubscribers` with `Retry-After` before any upgrade (#180).
 //!
 //! The WebSocket side ([`crate::ws::WebSocket`]): every frame the [`firehose::Subscription`]
-//! yields is sent as one binary message, a batch at a time with vectored writes straight from
-//! the shared frame buffers (no copy per connection). Cursor errors (`FutureCursor`) and
+//! yields is sent as one binary message, a batch at a time. Live frames go out with `sendfile`
+//! from the firehose's spool on the connection's socket (Linux, `firehose_zero_copy`; the
+//! kernel sends from the spool's pages, nothing is copied per connection); backfill frames,
+//! and every frame where that is not possible, with vectored writes straight from the shared
+//! frame buffers. Cursor errors (`FutureCursor`) and
 //! `ConsumerTooSlow` are sent as error frames and followed by a close (#73, #77, #80); a
 //! shutdown closes with 1001. Frames from the client are read and ignored (#74); any of them
 //! (pongs included) counts as a sign of life, pings are answered, a close is echoed. A ping
@@ -116,13 +119,18 @@ async fn subscribe_repos(
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("60"))
         .into_response();
     };
+    // The connection's own socket, for `sendfile` from the firehose's spool (crate::net).
+    let tcp = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<crate::net::Peer>>()
+        .map(|peer| Arc::clone(peer.0.socket()));
     let (response, socket) = match crate::ws::upgrade(&mut request, accept) {
         Ok(upgrade) => upgrade,
         Err(e) => return refused(&e),
     };
     tokio::spawn(async move {
         match socket.await {
-            Ok(socket) => stream(socket, state, cursor).await,
+            Ok(socket) => stream(socket, state, cursor, tcp).await,
             Err(e) => tracing::debug!(error = %e, "subscribeRepos upgrade failed"),
         }
         drop(permit);
@@ -152,8 +160,16 @@ async fn close<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// The frames of the current batch still to write, and when writing may resume.
 struct Outbox {
-    /// The batch from [`firehose::Subscription::next_batch`].
+    /// The batch from [`firehose::Subscription::next_batch_wire`].
     frames: Vec<Bytes>,
+    /// Where each frame of the batch is in the firehose's spool (as the subscription gives
+    /// them; emptied into `spans` once the batch is in).
+    wire: Vec<Option<firehose::WireSpan>>,
+    /// The batch's spans when every frame has one and the socket is reachable: the batch goes
+    /// out with `sendfile`. Empty otherwise (vectored writes from `frames`).
+    spans: Vec<firehose::WireSpan>,
+    /// The connection's socket, if the listener gave it (`sendfile` needs it).
+    tcp: Option<Arc<tokio::net::TcpStream>>,
     /// How many of `frames` are written.
     sent: usize,
     throttle: Throttle,
@@ -165,6 +181,34 @@ impl Outbox {
     /// Whether part of the batch is still to be written.
     fn pending(&self) -> bool {
         self.sent < self.frames.len()
+    }
+
+    /// Takes the spans of the batch just read (see `spans`).
+    fn batch_in(&mut self) {
+        self.spans.clear();
+        if cfg!(target_os = "linux")
+            && self.tcp.is_some()
+            && self.wire.len() == self.frames.len()
+            && self.wire.iter().all(Option::is_some)
+        {
+            self.spans.extend(self.wire.drain(..).flatten());
+        }
+        self.wire.clear();
+    }
+
+    /// Writes `frames[from..to]`: with `sendfile` from the spool when the batch has spans,
+    /// from memory otherwise.
+    async fn write_frames<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        socket: &mut WebSocket<S>,
+        from: usize,
+        to: usize,
+    ) -> Result<(), crate::ws::WsError> {
+        #[cfg(target_os = "linux")]
+        if let (Some(tcp), false) = (&self.tcp, self.spans.is_empty()) {
+            return socket.write_spooled(tcp, &self.spans[from..to]).await;
+        }
+        socket.write_binary_batch(&self.frames[from..to]).await
     }
 
     /// Writes the next chunk of the batch (frames up to the throttle's chunk size, at least
@@ -185,14 +229,12 @@ impl Outbox {
             bytes = bytes.saturating_add(frame.len());
             end += 1;
         }
-        let written = tokio::time::timeout(
-            send_timeout,
-            socket.write_binary_batch(&self.frames[self.sent..end]),
-        )
-        .await;
+        let written =
+            tokio::time::timeout(send_timeout, self.write_frames(socket, self.sent, end)).await;
         self.sent = end;
         if self.sent >= self.frames.len() {
             self.frames.clear();
+            self.spans.clear();
             self.sent = 0;
         }
         if !matches!(written, Ok(Ok(()))) {
@@ -216,6 +258,7 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
     mut socket: WebSocket<S>,
     state: AppState,
     cursor: Option<i64>,
+    tcp: Option<Arc<tokio::net::TcpStream>>,
 ) {
     let settings = state.config().firehose.clone();
     let mut sub = match state.firehose().subscribe(cursor).await {
@@ -247,6 +290,9 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut out = Outbox {
         frames: Vec::new(),
+        wire: Vec::new(),
+        spans: Vec::new(),
+        tcp,
         sent: 0,
         throttle: Throttle::new(settings.max_bytes_per_second),
         not_before: None,
@@ -287,8 +333,9 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
                     break;
                 }
             }
-            next = sub.next_batch(&mut out.frames), if !pending && !waiting => match next {
+            next = sub.next_batch_wire(&mut out.frames, &mut out.wire), if !pending && !waiting => match next {
                 Ok(()) => {
+                    out.batch_in();
                     if !out.write_chunk(&mut socket, settings.send_timeout).await {
                         break;
                     }

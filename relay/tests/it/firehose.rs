@@ -1347,3 +1347,63 @@ async fn refused_untouched(
     live.quiet(Duration::from_millis(300)).await;
     serde_json::from_slice(&reply.body).expect("json")
 }
+
+/// `firehose_zero_copy` (default on): on Linux live frames are spooled and sent with
+/// `sendfile` (so every other test here runs over that path); `false` turns it off. Either
+/// way a live subscriber gets every frame, small and large (64-bit length header), in order
+/// and per spec, with a cursor replay (from memory) in between.
+#[tokio::test]
+async fn zero_copy_option_and_both_send_paths() {
+    for zero_copy in [true, false] {
+        let value = zero_copy.to_string();
+        let relay = TestRelay::start(&[("RELAY_FIREHOSE_ZERO_COPY", value.as_str())]).await;
+        assert_eq!(relay.state.config().firehose.zero_copy, zero_copy);
+        let hub = relay.state.firehose().start().await.expect("hub").clone();
+        assert_eq!(
+            hub.spooling(),
+            zero_copy && cfg!(target_os = "linux"),
+            "zero_copy {zero_copy}"
+        );
+        let server = Server::start(relay.app.clone()).await;
+        let alice = create_account(&relay, "alice.test").await;
+        let mut live = connect(&server, None).await;
+        let big = "z".repeat(100_000);
+        let mut seqs = Vec::new();
+        for i in 0..6 {
+            if i % 3 == 2 {
+                create_big_record(
+                    &relay,
+                    &alice,
+                    "com.example.big",
+                    &format!("b{i}"),
+                    "v",
+                    &big,
+                )
+                .await;
+            } else {
+                create_big_record(
+                    &relay,
+                    &alice,
+                    "com.example.small",
+                    &format!("s{i}"),
+                    "v",
+                    "x",
+                )
+                .await;
+            }
+            let f = live.frames(1).await;
+            assert_eq!(kinds(&f), ["#commit"], "zero_copy {zero_copy}");
+            seqs.push(f[0].seq().expect("seq"));
+        }
+        let mut replay = connect(&server, Some(seqs[0])).await;
+        let again = replay.frames(5).await;
+        assert_consecutive(&again);
+        assert_eq!(again[4].seq(), seqs.last().copied());
+        create_big_record(&relay, &alice, "com.example.small", "last", "v", "y").await;
+        let (a, b) = (live.frames(1).await, replay.frames(1).await);
+        assert_eq!(a[0].seq(), b[0].seq());
+        assert_eq!(a[0].seq(), Some(seqs[5] + 1));
+        assert_eq!(hub.spooling(), zero_copy && cfg!(target_os = "linux"));
+        server.stop().await;
+    }
+}
