@@ -366,33 +366,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Ok(())
     }
 
-    /// Sends frames already in their wire form (header and payload) from the firehose's spool
-    /// with `sendfile` on `tcp`, the socket under this connection (see [`crate::net`]): each
-    /// run of contiguous spans goes out as one range, and no frame byte passes through this
-    /// process. Anything queued on the connection (a control frame) is written first. Not
-    /// cancel-safe, like [`WebSocket::write_binary_batch`].
+    /// Sends frames already in their wire form (headers and payloads) from the firehose's
+    /// spool with `sendfile` on `tcp`, the socket under this connection (see [`crate::net`]):
+    /// `len` bytes starting `skip` bytes into `ranges` laid end to end (a batch's ranges,
+    /// [`firehose::WireBatch::ranges`]; `skip` and `len` fall on frame boundaries). No frame
+    /// byte passes through this process. Anything queued on the connection (a control frame)
+    /// is written first. Not cancel-safe, like [`WebSocket::write_binary_batch`].
     #[cfg(target_os = "linux")]
     pub async fn write_spooled(
         &mut self,
         tcp: &tokio::net::TcpStream,
-        spans: &[firehose::WireSpan],
+        ranges: &[firehose::WireSpan],
+        mut skip: u64,
+        mut len: u64,
     ) -> Result<(), WsError> {
+        let total: u64 = ranges.iter().map(|r| r.len).sum();
+        if skip.checked_add(len).is_none_or(|end| end > total) {
+            return Err(WsError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "spooled write past the end of its ranges",
+            )));
+        }
         self.flush_ctrl().await?;
         if self.closing {
             return Err(WsError::Closed);
         }
         self.broken = true;
-        let mut i = 0;
-        while i < spans.len() {
-            let first = &spans[i];
-            let mut len = first.len;
-            let mut j = i + 1;
-            while j < spans.len() && spans[j - 1].continues_into(&spans[j]) {
-                len += spans[j].len;
-                j += 1;
+        for range in ranges {
+            if len == 0 {
+                break;
             }
-            send_range(tcp, first.segment.file(), first.offset, len).await?;
-            i = j;
+            if skip >= range.len {
+                skip -= range.len;
+                continue;
+            }
+            let n = (range.len - skip).min(len);
+            send_range(tcp, range.segment.file(), range.offset + skip, n).await?;
+            skip = 0;
+            len -= n;
         }
         self.broken = false;
         Ok(())

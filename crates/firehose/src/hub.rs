@@ -26,7 +26,7 @@ use pds::ports::{EventKind, EventStore, Seq, StoredEvent};
 use tokio::sync::watch;
 
 use crate::frame::event_frame;
-use crate::spool::{Spool, WireSpan};
+use crate::spool::{Spool, WireBatch, WireSpan};
 
 /// How many rows the tailer reads per query (small enough for the store to read inline).
 const TAIL_PAGE: usize = 256;
@@ -67,11 +67,12 @@ struct Ring {
 }
 
 /// What [`Hub::read_after`] found.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Read {
-    /// Frames with `seq > pos`, oldest first (possibly none: up to date), each with its
-    /// wire span if the hub spools.
-    Frames(Vec<(Seq, Bytes, Option<WireSpan>)>),
+    /// Frames with `seq > pos` were appended, oldest first; the newest has this `seq`.
+    Frames(Seq),
+    /// Nothing after `pos` yet.
+    UpToDate,
     /// Events after `pos` have been evicted: the reader cannot continue from the ring.
     Evicted,
 }
@@ -225,8 +226,16 @@ impl Hub {
         });
     }
 
-    /// Up to `max` frames with `seq > pos`.
-    pub(crate) fn read_after(&self, pos: Seq, max: usize) -> Read {
+    /// Appends up to `max` frames with `seq > pos`, oldest first: to `wire` as spool spans if
+    /// one is given and every one of them has a span (nothing is cloned per frame but the
+    /// segment of each contiguous run), to `out` otherwise. Only one of the two grows.
+    pub(crate) fn read_after(
+        &self,
+        pos: Seq,
+        max: usize,
+        out: &mut Vec<Bytes>,
+        wire: Option<&mut WireBatch>,
+    ) -> Read {
         let Ok(ring) = self.ring.read() else {
             return Read::Evicted;
         };
@@ -234,13 +243,20 @@ impl Hub {
             return Read::Evicted;
         }
         let start = ring.entries.partition_point(|e| e.frame.seq <= pos);
-        Read::Frames(
-            ring.entries
-                .range(start..)
-                .take(max)
-                .map(|e| (e.frame.seq, e.frame.frame.clone(), e.wire.clone()))
-                .collect(),
-        )
+        let end = ring.entries.len().min(start.saturating_add(max));
+        let Some(last) = end.checked_sub(1).filter(|&l| l >= start) else {
+            return Read::UpToDate;
+        };
+        let entries = ring.entries.range(start..end);
+        match wire {
+            Some(w) if entries.clone().all(|e| e.wire.is_some()) => {
+                for span in entries.filter_map(|e| e.wire.as_ref()) {
+                    w.push(span);
+                }
+            }
+            _ => out.extend(entries.map(|e| e.frame.frame.clone())),
+        }
+        Read::Frames(ring.entries[last].frame.seq)
     }
 
     /// Drops the frames of `did` older than `before` (its account was deleted: as in the
@@ -409,11 +425,26 @@ pub(crate) async fn run_tailer(
 mod tests {
     use super::*;
 
+    /// A frame whose bytes all equal its `seq` (mod 256), so a read can be checked.
     fn f(seq: Seq, n: usize) -> RingFrame {
         RingFrame {
             seq,
             did: if seq % 2 == 0 { "did:a" } else { "did:b" }.into(),
-            frame: Bytes::from(vec![0u8; n]),
+            frame: Bytes::from(vec![seq as u8; n]),
+        }
+    }
+
+    /// The `seq`s [`Hub::read_after`] gives (from memory), or `None` if evicted.
+    fn seqs_after(hub: &Hub, pos: Seq, max: usize) -> Option<Vec<Seq>> {
+        let mut out = Vec::new();
+        match hub.read_after(pos, max, &mut out, None) {
+            Read::Evicted => None,
+            Read::UpToDate => Some(Vec::new()),
+            Read::Frames(last) => {
+                let seqs: Vec<Seq> = out.iter().map(|b| Seq::from(b[0])).collect();
+                assert_eq!(seqs.last(), Some(&last));
+                Some(seqs)
+            }
         }
     }
 
@@ -431,6 +462,53 @@ mod tests {
         );
     }
 
+    /// With a spool, a reader that asks for spans gets them (merged into one range per run,
+    /// nothing in `out`); one that does not, or a hub without a spool, gets the frames.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn spooled_reads_give_ranges() {
+        let limits = RingLimits {
+            max_events: 100,
+            max_bytes: 1 << 20,
+        };
+        let wire: crate::spool::WireFn = Arc::new(|frame: &[u8], out: &mut Vec<u8>| {
+            out.push(0xAA);
+            out.extend_from_slice(frame);
+        });
+        let spooled = Hub::new(0, limits)
+            .with_spool(Spool::new(wire, crate::spool::DEFAULT_SEGMENT_BYTES).expect("spool"));
+        assert!(spooled.spooling());
+        let plain = Hub::new(0, limits);
+        assert!(!plain.spooling());
+        for hub in [&spooled, &plain] {
+            hub.push(vec![f(1, 10), f(2, 20)]);
+            hub.push(vec![f(3, 30)]);
+        }
+        let (mut out, mut batch) = (Vec::new(), WireBatch::default());
+        assert_eq!(
+            spooled.read_after(0, 10, &mut out, Some(&mut batch)),
+            Read::Frames(3)
+        );
+        assert!(out.is_empty());
+        assert_eq!(batch.len(), 3);
+        assert_eq!(batch.ranges().len(), 1, "two pushes, one contiguous range");
+        assert_eq!(batch.ranges()[0].len, 11 + 21 + 31);
+        assert_eq!(
+            spooled.read_after(3, 10, &mut out, Some(&mut batch)),
+            Read::UpToDate
+        );
+        batch.clear();
+        assert_eq!(spooled.read_after(1, 10, &mut out, None), Read::Frames(3));
+        assert_eq!(out.len(), 2);
+        out.clear();
+        assert_eq!(
+            plain.read_after(0, 2, &mut out, Some(&mut batch)),
+            Read::Frames(2)
+        );
+        assert!(batch.is_empty());
+        assert_eq!(out.iter().map(Bytes::len).collect::<Vec<_>>(), [10, 20]);
+    }
+
     #[test]
     fn ring_bounds_and_eviction() {
         let hub = Hub::new(
@@ -440,20 +518,15 @@ mod tests {
                 max_bytes: 1000,
             },
         );
-        assert!(matches!(hub.read_after(9, 10), Read::Evicted));
-        assert!(matches!(hub.read_after(10, 10), Read::Frames(v) if v.is_empty()));
+        assert_eq!(seqs_after(&hub, 9, 10), None);
+        assert_eq!(seqs_after(&hub, 10, 10), Some(vec![]));
         hub.push(vec![f(11, 1), f(12, 1), f(14, 1)]);
-        let Read::Frames(v) = hub.read_after(11, 10) else {
-            panic!()
-        };
-        assert_eq!(v.iter().map(|x| x.0).collect::<Vec<_>>(), [12, 14]);
+        assert_eq!(seqs_after(&hub, 11, 10), Some(vec![12, 14]));
+        assert_eq!(seqs_after(&hub, 10, 2), Some(vec![11, 12]), "at most max");
         hub.push(vec![f(15, 1)]);
         assert_eq!(hub.usage(), (3, 3));
-        assert!(
-            matches!(hub.read_after(10, 10), Read::Evicted),
-            "11 was evicted"
-        );
-        assert!(matches!(hub.read_after(11, 10), Read::Frames(v) if v.len() == 3));
+        assert_eq!(seqs_after(&hub, 10, 10), None, "11 was evicted");
+        assert_eq!(seqs_after(&hub, 11, 10), Some(vec![12, 14, 15]));
         // Byte limit: a big frame evicts older ones, but is itself kept.
         hub.push(vec![f(16, 5000)]);
         assert_eq!(hub.usage(), (1, 5000));
@@ -463,12 +536,9 @@ mod tests {
         assert_eq!(hub.usage(), (1, 5000));
         hub.push(vec![f(17, 10), f(18, 10), f(20, 10)]);
         hub.forget_account("did:a", 20);
-        let Read::Frames(v) = hub.read_after(16, 10) else {
-            panic!()
-        };
         assert_eq!(
-            v.iter().map(|x| x.0).collect::<Vec<_>>(),
-            [17, 20],
+            seqs_after(&hub, 16, 10),
+            Some(vec![17, 20]),
             "did:a's 18 dropped, its tombstone 20 kept"
         );
         assert_eq!(hub.usage(), (2, 20));

@@ -49,7 +49,7 @@ use tokio::sync::{OnceCell, watch};
 pub use crawler::{CrawlRequester, CrawlerConfig, spawn_crawlers};
 pub use frame::{DecodedFrame, FrameError, decode_frame, error_frame, event_frame, info_frame};
 pub use hub::{Hub, RingFrame, RingLimits};
-pub use spool::{Spool, WireFn, WireSpan};
+pub use spool::{Spool, WireBatch, WireFn, WireSpan};
 pub use subscription::{Closed, Subscription};
 
 /// Firehose settings.

@@ -66,6 +66,52 @@ impl WireSpan {
     }
 }
 
+/// A batch of spooled frames as the transport sends them: runs of contiguous spans merged
+/// into ranges (one segment reference per run, not per frame), plus each frame's length so
+/// that a batch can be sent in parts at frame boundaries.
+#[derive(Debug, Default)]
+pub struct WireBatch {
+    ranges: Vec<WireSpan>,
+    lens: Vec<u64>,
+}
+
+impl WireBatch {
+    /// Appends a frame's span (merged into the last range if it continues it).
+    pub fn push(&mut self, span: &WireSpan) {
+        self.lens.push(span.len);
+        match self.ranges.last_mut() {
+            Some(last) if last.continues_into(span) => last.len += span.len,
+            _ => self.ranges.push(span.clone()),
+        }
+    }
+
+    /// How many frames.
+    pub fn len(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// Whether there is no frame.
+    pub fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+
+    /// The wire length of frame `i` (header included).
+    pub fn frame_len(&self, i: usize) -> u64 {
+        self.lens[i]
+    }
+
+    /// The ranges, in order; together they hold every frame's wire bytes back to back.
+    pub fn ranges(&self) -> &[WireSpan] {
+        &self.ranges
+    }
+
+    /// Empties the batch (releasing its segments).
+    pub fn clear(&mut self) {
+        self.ranges.clear();
+        self.lens.clear();
+    }
+}
+
 /// The segment being appended to and its length.
 #[derive(Debug)]
 struct Tail {
@@ -233,6 +279,32 @@ mod tests {
         // The old segment's spans still read back (it lives while they do).
         assert_eq!(read(&spans[2])[1..], frames[2][..]);
         assert!(s.append(std::iter::empty()).expect("nothing").is_empty());
+    }
+
+    #[test]
+    fn batches_merge_contiguous_spans() {
+        let s = spool(4096);
+        let a = s.append([&b"aa"[..], b"bbb"].into_iter()).expect("append");
+        let b = s.append([&b"c"[..]].into_iter()).expect("append");
+        let big = vec![9u8; 250];
+        let c = s
+            .append((0..20).map(|_| big.as_slice()))
+            .expect("new segment");
+        let mut batch = WireBatch::default();
+        for span in a.iter().chain(&b).chain(&c[..2]) {
+            batch.push(span);
+        }
+        batch.push(&a[0]); // not contiguous: a range of its own
+        assert_eq!(batch.len(), 6);
+        assert_eq!(
+            (0..6).map(|i| batch.frame_len(i)).collect::<Vec<_>>(),
+            [3, 4, 2, 251, 251, 3]
+        );
+        let ranges: Vec<(u64, u64)> = batch.ranges().iter().map(|r| (r.offset, r.len)).collect();
+        assert_eq!(ranges, [(0, 9), (0, 502), (0, 3)]);
+        assert_eq!(read(&batch.ranges()[0]), b"\x02aa\x03bbb\x01c");
+        batch.clear();
+        assert!(batch.is_empty() && batch.ranges().is_empty());
     }
 
     #[test]

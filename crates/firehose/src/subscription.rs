@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 use crate::frame::{CONSUMER_TOO_SLOW, CONSUMER_TOO_SLOW_MESSAGE, error_frame};
 use crate::hub::{Hub, Read, frame_row};
-use crate::spool::WireSpan;
+use crate::spool::WireBatch;
 
 /// Why a subscription ended.
 #[derive(Debug, thiserror::Error)]
@@ -119,13 +119,14 @@ impl Subscription {
         self.next_frames(out, None).await
     }
 
-    /// [`Subscription::next_batch`], also appending to `wire` where each frame's wire bytes
-    /// are in the hub's spool (`None` for a frame that is not there: backfill, `#info`, or a
-    /// hub without a spool), one entry per frame appended to `out`.
+    /// [`Subscription::next_batch`] for a transport that can send from the hub's spool: a
+    /// batch of live frames that are all in the spool is appended to `wire` instead of `out`
+    /// (no frame is cloned). After `Ok`, exactly one of the two has grown; `out` for backfill,
+    /// `#info`, or a hub without a spool.
     pub async fn next_batch_wire(
         &mut self,
         out: &mut Vec<Bytes>,
-        wire: &mut Vec<Option<WireSpan>>,
+        wire: &mut WireBatch,
     ) -> Result<(), Closed> {
         self.next_frames(out, Some(wire)).await
     }
@@ -133,13 +134,10 @@ impl Subscription {
     async fn next_frames(
         &mut self,
         out: &mut Vec<Bytes>,
-        mut wire: Option<&mut Vec<Option<WireSpan>>>,
+        mut wire: Option<&mut WireBatch>,
     ) -> Result<(), Closed> {
         if let Some(info) = self.first.take() {
             out.push(info);
-            if let Some(w) = wire.as_deref_mut() {
-                w.push(None);
-            }
             return Ok(());
         }
         loop {
@@ -150,9 +148,6 @@ impl Subscription {
                 for row in &rows {
                     if let Some(frame) = frame_row(row) {
                         out.push(frame);
-                        if let Some(w) = wire.as_deref_mut() {
-                            w.push(None);
-                        }
                     }
                     self.pos = row.seq;
                 }
@@ -178,24 +173,16 @@ impl Subscription {
             if self.hub.is_closed() {
                 return Err(Closed::Shutdown);
             }
-            match self.hub.read_after(self.pos, self.batch) {
+            match self
+                .hub
+                .read_after(self.pos, self.batch, out, wire.as_deref_mut())
+            {
                 Read::Evicted => return Err(Closed::TooSlow),
-                Read::Frames(frames) if !frames.is_empty() => {
-                    if let Some(last) = frames.last() {
-                        self.pos = last.0;
-                    }
-                    match wire {
-                        Some(w) => {
-                            for (_, frame, span) in frames {
-                                out.push(frame);
-                                w.push(span);
-                            }
-                        }
-                        None => out.extend(frames.into_iter().map(|(_, f, _)| f)),
-                    }
+                Read::Frames(last) => {
+                    self.pos = last;
                     return Ok(());
                 }
-                Read::Frames(_) => {
+                Read::UpToDate => {
                     if self.head_rx.changed().await.is_err() {
                         return Err(Closed::Shutdown);
                     }

@@ -605,23 +605,35 @@ async fn spooled_frames_are_byte_exact_between_other_writes() {
         client.read_to_end(&mut got).await.expect("client read");
         got
     });
+    // One batch over all the spans (several ranges, as segments roll over), sent in parts:
+    // frames ..300 (skip 0), then 300..303 from memory, then 303.. (skipping into a range).
+    let mut batch = firehose::WireBatch::default();
+    for span in &spans {
+        batch.push(span);
+    }
+    assert!(batch.ranges().len() > 2, "{} ranges", batch.ranges().len());
+    let wire_len = |r: std::ops::Range<usize>| r.map(|i| batch.frame_len(i)).sum::<u64>();
     let cut = 300;
     ws.write_ping().await.expect("ping");
-    ws.write_spooled(&tcp, &spans[..cut])
+    ws.write_spooled(&tcp, batch.ranges(), 0, wire_len(0..cut))
         .await
         .expect("spooled");
     ws.write_binary_batch(&frames[cut..cut + 3])
         .await
         .expect("batch");
-    ws.write_spooled(&tcp, &spans[cut + 3..])
+    let skip = wire_len(0..cut + 3);
+    ws.write_spooled(&tcp, batch.ranges(), skip, wire_len(cut + 3..frames.len()))
         .await
         .expect("spooled");
-    ws.write_close(1000, "").await.expect("close");
-    ws.shutdown().await.expect("shutdown");
+    // Past the end of the ranges: refused before anything is sent.
+    assert!(matches!(
+        ws.write_spooled(&tcp, batch.ranges(), skip, wire_len(0..frames.len()))
+            .await,
+        Err(WsError::Io(_))
+    ));
     drop((ws, tcp));
     let mut want = server_frame(OP_PING, b"");
     want.extend(frames.iter().flat_map(|f| server_frame(OP_BINARY, f)));
-    want.extend(server_frame(OP_CLOSE, &1000u16.to_be_bytes()));
     let got = reader.await.expect("reader");
     assert_eq!(got.len(), want.len());
     assert!(got == want, "bytes differ");
@@ -638,12 +650,21 @@ async fn interrupted_spooled_write_breaks_the_connection() {
     let spans = spool
         .append((0..32).map(|_| frame.as_slice()))
         .expect("append");
+    let mut batch = firehose::WireBatch::default();
+    for span in &spans {
+        batch.push(span);
+    }
+    let total: u64 = spans.iter().map(|s| s.len).sum();
     let (mut ws, tcp, _client) = tcp_pair().await; // the client never reads
-    let r = tokio::time::timeout(Duration::from_millis(200), ws.write_spooled(&tcp, &spans)).await;
+    let r = tokio::time::timeout(
+        Duration::from_millis(200),
+        ws.write_spooled(&tcp, batch.ranges(), 0, total),
+    )
+    .await;
     assert!(r.is_err(), "32 MiB cannot fit in the socket buffers");
     assert!(matches!(ws.write_ping().await, Err(WsError::Broken)));
     assert!(matches!(
-        ws.write_spooled(&tcp, &spans[..1]).await,
+        ws.write_spooled(&tcp, batch.ranges(), 0, 1).await,
         Err(WsError::Broken)
     ));
 }

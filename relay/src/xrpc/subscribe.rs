@@ -43,6 +43,7 @@ use crate::error::ApiError;
 use crate::server::AppState;
 use crate::throttle::Throttle;
 use crate::ws::{HandshakeError, Incoming, WebSocket};
+use firehose::Closed;
 
 /// The route.
 pub(super) fn routes() -> Router<AppState> {
@@ -160,60 +161,67 @@ async fn close<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// The frames of the current batch still to write, and when writing may resume.
 struct Outbox {
-    /// The batch from [`firehose::Subscription::next_batch_wire`].
+    /// The batch from [`firehose::Subscription::next_batch_wire`] when it is written from
+    /// memory (backfill, `#info`, no spool or no socket).
     frames: Vec<Bytes>,
-    /// Where each frame of the batch is in the firehose's spool (as the subscription gives
-    /// them; emptied into `spans` once the batch is in).
-    wire: Vec<Option<firehose::WireSpan>>,
-    /// The batch's spans when every frame has one and the socket is reachable: the batch goes
-    /// out with `sendfile`. Empty otherwise (vectored writes from `frames`).
-    spans: Vec<firehose::WireSpan>,
-    /// The connection's socket, if the listener gave it (`sendfile` needs it).
-    tcp: Option<Arc<tokio::net::TcpStream>>,
-    /// How many of `frames` are written.
+    /// The batch when it is sent with `sendfile` from the spool (live frames).
+    wire: firehose::WireBatch,
+    /// How many frames of the batch are written.
     sent: usize,
+    /// How many wire bytes of a spooled batch are sent.
+    sent_bytes: u64,
     throttle: Throttle,
     /// No write before this (the bucket is empty).
     not_before: Option<Instant>,
+    /// The connection's socket, when `sendfile` can be used on it (Linux, the listener gave
+    /// it, and the firehose spools): live batches are then read into `wire`.
+    tcp: Option<Arc<tokio::net::TcpStream>>,
 }
 
 impl Outbox {
+    /// Frames in the current batch.
+    fn count(&self) -> usize {
+        self.frames.len() + self.wire.len()
+    }
+
     /// Whether part of the batch is still to be written.
     fn pending(&self) -> bool {
-        self.sent < self.frames.len()
+        self.sent < self.count()
     }
 
-    /// Takes the spans of the batch just read (see `spans`).
-    fn batch_in(&mut self) {
-        self.spans.clear();
-        if cfg!(target_os = "linux")
-            && self.tcp.is_some()
-            && self.wire.len() == self.frames.len()
-            && self.wire.iter().all(Option::is_some)
-        {
-            self.spans.extend(self.wire.drain(..).flatten());
+    /// Bytes of frame `i`: the payload from memory, header and payload from the spool.
+    fn frame_bytes(&self, i: usize) -> usize {
+        if self.wire.is_empty() {
+            self.frames[i].len()
+        } else {
+            usize::try_from(self.wire.frame_len(i)).unwrap_or(usize::MAX)
         }
-        self.wire.clear();
     }
 
-    /// Writes `frames[from..to]`: with `sendfile` from the spool when the batch has spans,
-    /// from memory otherwise.
+    /// Writes frames `sent..end` (`bytes` of them): with `sendfile` from the spool when the
+    /// batch is spooled, from memory otherwise.
     async fn write_frames<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         socket: &mut WebSocket<S>,
-        from: usize,
-        to: usize,
+        end: usize,
+        bytes: usize,
     ) -> Result<(), crate::ws::WsError> {
         #[cfg(target_os = "linux")]
-        if let (Some(tcp), false) = (&self.tcp, self.spans.is_empty()) {
-            return socket.write_spooled(tcp, &self.spans[from..to]).await;
+        if let (Some(tcp), false) = (&self.tcp, self.wire.is_empty()) {
+            return socket
+                .write_spooled(tcp, self.wire.ranges(), self.sent_bytes, bytes as u64)
+                .await;
         }
-        socket.write_binary_batch(&self.frames[from..to]).await
+        let _ = bytes;
+        socket
+            .write_binary_batch(&self.frames[self.sent..end])
+            .await
     }
 
     /// Writes the next chunk of the batch (frames up to the throttle's chunk size, at least
-    /// one) within `send_timeout`, then asks the throttle how long to wait (frame payload bytes
-    /// are counted). `false` if the socket did not take it.
+    /// one) within `send_timeout`, then asks the throttle how long to wait (the frames' bytes
+    /// are counted: payloads from memory, headers included from the spool). `false` if the
+    /// socket did not take it.
     async fn write_chunk<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         socket: &mut WebSocket<S>,
@@ -222,20 +230,23 @@ impl Outbox {
         let limit = self.throttle.chunk_bytes();
         let mut end = self.sent;
         let mut bytes = 0usize;
-        for frame in &self.frames[self.sent..] {
-            if end > self.sent && bytes.saturating_add(frame.len()) > limit {
+        while end < self.count() {
+            let n = self.frame_bytes(end);
+            if end > self.sent && bytes.saturating_add(n) > limit {
                 break;
             }
-            bytes = bytes.saturating_add(frame.len());
+            bytes = bytes.saturating_add(n);
             end += 1;
         }
         let written =
-            tokio::time::timeout(send_timeout, self.write_frames(socket, self.sent, end)).await;
+            tokio::time::timeout(send_timeout, self.write_frames(socket, end, bytes)).await;
         self.sent = end;
-        if self.sent >= self.frames.len() {
+        self.sent_bytes += bytes as u64;
+        if self.sent >= self.count() {
             self.frames.clear();
-            self.spans.clear();
+            self.wire.clear();
             self.sent = 0;
+            self.sent_bytes = 0;
         }
         if !matches!(written, Ok(Ok(()))) {
             tracing::debug!("subscribeRepos client too slow to take a batch or gone");
@@ -245,6 +256,15 @@ impl Outbox {
         let delay = self.throttle.delay_after(now.into_std(), bytes);
         self.not_before = (!delay.is_zero()).then(|| now + delay);
         true
+    }
+}
+
+/// The next batch into `out`: into its `wire` batch when it can be sent from the spool.
+async fn next_batch(sub: &mut firehose::Subscription, out: &mut Outbox) -> Result<(), Closed> {
+    if out.tcp.is_some() {
+        sub.next_batch_wire(&mut out.frames, &mut out.wire).await
+    } else {
+        sub.next_batch(&mut out.frames).await
     }
 }
 
@@ -276,7 +296,7 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(hub) => Arc::clone(hub),
         Err(e) => {
             tracing::error!(error = %e, "subscribeRepos cannot start");
-            close(&mut socket, firehose::Closed::Store(e).frame(), 1000, "").await;
+            close(&mut socket, Closed::Store(e).frame(), 1000, "").await;
             return;
         }
     };
@@ -290,17 +310,18 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut out = Outbox {
         frames: Vec::new(),
-        wire: Vec::new(),
-        spans: Vec::new(),
-        tcp,
+        wire: firehose::WireBatch::default(),
         sent: 0,
+        sent_bytes: 0,
         throttle: Throttle::new(settings.max_bytes_per_second),
         not_before: None,
+        // `sendfile` needs Linux, the socket, and frames in the spool.
+        tcp: tcp.filter(|_| cfg!(target_os = "linux") && hub.spooling()),
     };
     loop {
         let waiting = out.not_before.is_some();
         let pending = out.pending();
-        let resume = out.not_before.unwrap_or_else(Instant::now);
+        let resume = out.not_before;
         tokio::select! {
             biased;
             msg = socket.next() => match msg {
@@ -325,7 +346,8 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
                     break;
                 }
             }
-            () = tokio::time::sleep_until(resume), if waiting => {
+            // Made only when waiting (a timer costs a runtime-handle lookup to create).
+            () = async { if let Some(t) = resume { tokio::time::sleep_until(t).await } }, if waiting => {
                 out.not_before = None;
             }
             () = std::future::ready(()), if pending && !waiting => {
@@ -333,18 +355,17 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
                     break;
                 }
             }
-            next = sub.next_batch_wire(&mut out.frames, &mut out.wire), if !pending && !waiting => match next {
+            next = next_batch(&mut sub, &mut out), if !pending && !waiting => match next {
                 Ok(()) => {
-                    out.batch_in();
                     if !out.write_chunk(&mut socket, settings.send_timeout).await {
                         break;
                     }
                 }
                 Err(closed) => {
-                    if let firehose::Closed::Store(e) = &closed {
+                    if let Closed::Store(e) = &closed {
                         tracing::error!(error = %e, "subscribeRepos cannot read the sequencer log");
                     }
-                    let code = if matches!(closed, firehose::Closed::Shutdown) { 1001 } else { 1000 };
+                    let code = if matches!(closed, Closed::Shutdown) { 1001 } else { 1000 };
                     close(&mut socket, closed.frame(), code, "").await;
                     break;
                 }
