@@ -893,6 +893,7 @@ fn firehose_config_options() {
         "firehose_buffer_events",
         "firehose_buffer_bytes",
         "firehose_seq_floor",
+        "firehose_zero_copy",
         "crawlers",
     ] {
         assert!(
@@ -910,6 +911,7 @@ fn firehose_config_options() {
     assert_eq!(d.firehose.retention, Duration::from_secs(72 * 3600));
     assert_eq!(d.firehose.buffer_events, 10_000);
     assert!(d.firehose.crawlers.is_empty());
+    assert!(d.firehose.zero_copy, "zero-copy sends are on by default");
     for (tier, days) in [("7d", 7), ("30d", 30), ("90d", 90)] {
         let c =
             relay::Config::from_sources(None, env(&[("RELAY_FIREHOSE_RETENTION", tier)])).unwrap();
@@ -944,11 +946,14 @@ fn firehose_config_options() {
         ("RELAY_FIREHOSE_RETENTION", "0h"),
         ("RELAY_FIREHOSE_BUFFER_EVENTS", "0"),
         ("RELAY_CRAWLERS", "ftp://x"),
+        ("RELAY_FIREHOSE_ZERO_COPY", "maybe"),
     ] {
         let e = relay::Config::from_sources(None, env(&[(var, value)])).unwrap_err();
         let name = var.trim_start_matches("RELAY_").to_ascii_lowercase();
         assert!(
-            e.to_string().contains(&name) || e.to_string().contains("firehose_buffer"),
+            e.to_string().contains(&name)
+                || e.to_string().contains(var)
+                || e.to_string().contains("firehose_buffer"),
             "{var}={value}: {e}"
         );
     }
