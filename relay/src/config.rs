@@ -345,6 +345,7 @@ struct RawConfig {
     firehose_max_bytes_per_second: Option<u64>,
     firehose_seq_floor: Option<String>,
     firehose_zero_copy: Option<bool>,
+    firehose_relay_quota: Option<String>,
     crawlers: Option<Vec<String>>,
     email_from: Option<String>,
     smtp_url: Option<String>,
@@ -524,6 +525,12 @@ impl RawConfig {
             "firehose_zero_copy",
             &mut self.firehose_zero_copy,
             parse_bool,
+        )?;
+        env_value(
+            env,
+            "firehose_relay_quota",
+            &mut self.firehose_relay_quota,
+            parse_string,
         )?;
         env_value(env, "crawlers", &mut self.crawlers, parse_list)?;
         env_value(env, "email_from", &mut self.email_from, parse_string)?;
@@ -754,6 +761,10 @@ impl RawConfig {
             Some(s) => crate::firehose_service::SeqFloor::parse(s)
                 .map_err(|m| invalid("firehose_seq_floor", m))?,
         };
+        let relay_quotas = match &self.firehose_relay_quota {
+            Some(s) => firehose::parse_quotas(s).map_err(|m| invalid("firehose_relay_quota", m))?,
+            None => defaults.relay_quotas.clone(),
+        };
         let mut crawlers = Vec::new();
         for entry in self.crawlers.iter().flatten() {
             if entry.trim().is_empty() {
@@ -772,6 +783,7 @@ impl RawConfig {
             max_bytes_per_second,
             seq_floor,
             zero_copy: self.firehose_zero_copy.unwrap_or(defaults.zero_copy),
+            relay_quotas,
             ..defaults
         })
     }

@@ -58,6 +58,9 @@ pub struct FirehoseSettings {
     /// into each subscriber's socket (`firehose_zero_copy`, default on; Linux only: elsewhere
     /// it has no effect).
     pub zero_copy: bool,
+    /// Event rates to warn the operator about (`firehose_relay_quota`, default relays' quotas
+    /// for a new host: 50/s, 2,600/h, 21,000/day; empty: no warning).
+    pub relay_quotas: Vec<firehose::QuotaLimit>,
     /// How often a ping is sent to each subscriber.
     pub ping_interval: Duration,
     /// A subscriber that sends nothing (not even a pong) for this long is disconnected.
@@ -80,6 +83,7 @@ impl Default for FirehoseSettings {
             max_bytes_per_second: DEFAULT_MAX_BYTES_PER_SECOND,
             seq_floor: SeqFloor::Clock,
             zero_copy: true,
+            relay_quotas: firehose::RELAY_DEFAULT_QUOTAS.to_vec(),
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
             send_timeout: Duration::from_secs(60),
@@ -97,6 +101,7 @@ impl FirehoseSettings {
                 max_events: self.buffer_events,
                 max_bytes: self.buffer_bytes,
             },
+            relay_quotas: self.relay_quotas.clone(),
             ..FirehoseConfig::default()
         }
     }

@@ -16,7 +16,7 @@
 //! is visible every row with a lower `seq` that will ever exist is visible too.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ use pds::ports::{EventKind, EventStore, Seq, StoredEvent};
 use tokio::sync::watch;
 
 use crate::frame::event_frame;
+use crate::quota::QuotaWatch;
 use crate::spool::{Spool, WireBatch, WireSpan};
 
 /// How many rows the tailer reads per query (small enough for the store to read inline).
@@ -91,6 +92,8 @@ pub struct Hub {
     spool: Option<Spool>,
     /// The spool failed once (logged); frames go without spans from then on.
     spool_failed: AtomicBool,
+    /// Warnings the tailer logged about relay quotas (see [`crate::quota`]).
+    quota_warnings: AtomicU64,
 }
 
 impl Hub {
@@ -112,6 +115,7 @@ impl Hub {
             subscribers: AtomicUsize::new(0),
             spool: None,
             spool_failed: AtomicBool::new(false),
+            quota_warnings: AtomicU64::new(0),
         }
     }
 
@@ -119,6 +123,11 @@ impl Hub {
     pub fn with_spool(mut self, spool: Spool) -> Hub {
         self.spool = Some(spool);
         self
+    }
+
+    /// How many relay-quota warnings the tailer has logged since start-up.
+    pub fn quota_warnings(&self) -> u64 {
+        self.quota_warnings.load(Ordering::Relaxed)
     }
 
     /// Whether pushed frames are written to a spool (one was given and has not failed).
@@ -344,6 +353,7 @@ pub(crate) async fn run_tailer(
     mut notify: watch::Receiver<Seq>,
     poll: Duration,
     coalesce: Coalesce,
+    mut quota: QuotaWatch,
 ) {
     let mut backoff = Duration::from_millis(100);
     let mut last_push: Option<tokio::time::Instant> = None;
@@ -380,6 +390,18 @@ pub(crate) async fn run_tailer(
                         })
                     })
                     .collect();
+                // Counted before the push, so a subscriber that sees the frames sees the count.
+                for over in quota.record(crate::now_ms(), rows.len() as u64) {
+                    h.quota_warnings.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        limit = over.limit.events,
+                        window_secs = over.limit.window.as_secs(),
+                        estimate = over.estimate,
+                        "firehose: {over}; a relay throttles a host over its quota, and then \
+                         every account's events reach the network late: ask the relay's \
+                         operator for a higher limit, or spread large imports out"
+                    );
+                }
                 // Skipped rows still advance the head so the tailer does not re-read them.
                 match (frames.last().map(|f| f.seq), rows.last().map(|r| r.seq)) {
                     (Some(fl), Some(rl)) if fl == rl => h.push(frames),

@@ -14,6 +14,8 @@
 //! - [`spool`]: optionally, the live frames in the transport's wire form in in-memory files,
 //!   for transports that send from a file (`sendfile`) instead of copying per subscriber.
 //! - [`crawler`]: `requestCrawl` to configured relays (throttled, retried, off the write path).
+//! - [`quota`]: a warning when the server's event rate goes over the quotas relays apply to a
+//!   host (50/s, 2,600/h, 21,000/day by default).
 //! - [`Firehose`]: ties them together, plus the retention window ([`parse_duration`],
 //!   [`Firehose::prune`]).
 //!
@@ -36,6 +38,7 @@
 pub mod crawler;
 pub mod frame;
 pub mod hub;
+pub mod quota;
 pub mod spool;
 pub mod subscription;
 
@@ -49,6 +52,7 @@ use tokio::sync::{OnceCell, watch};
 pub use crawler::{CrawlRequester, CrawlerConfig, spawn_crawlers};
 pub use frame::{DecodedFrame, FrameError, decode_frame, error_frame, event_frame, info_frame};
 pub use hub::{Hub, RingFrame, RingLimits};
+pub use quota::{QuotaLimit, RELAY_DEFAULT_QUOTAS, parse_quotas};
 pub use spool::{Spool, WireBatch, WireFn, WireSpan};
 pub use subscription::{Closed, Subscription};
 
@@ -76,6 +80,8 @@ pub struct FirehoseConfig {
     pub coalesce_per_subscriber: Duration,
     /// Upper bound of the spacing between pushes, whatever the number of subscribers.
     pub coalesce_max: Duration,
+    /// Event-rate limits the tailer warns about (relays' per-host quotas; see [`quota`]).
+    pub relay_quotas: Vec<QuotaLimit>,
 }
 
 /// The default retention window: 72 hours.
@@ -95,6 +101,7 @@ impl Default for FirehoseConfig {
             coalesce: Duration::from_millis(5),
             coalesce_per_subscriber: Duration::from_micros(20),
             coalesce_max: Duration::from_millis(25),
+            relay_quotas: RELAY_DEFAULT_QUOTAS.to_vec(),
         }
     }
 }
@@ -232,6 +239,7 @@ impl Firehose {
                         per_subscriber: self.config.coalesce_per_subscriber,
                         max: self.config.coalesce_max,
                     },
+                    quota::QuotaWatch::new(&self.config.relay_quotas),
                 ));
                 Ok(hub)
             })

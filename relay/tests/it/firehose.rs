@@ -894,6 +894,7 @@ fn firehose_config_options() {
         "firehose_buffer_bytes",
         "firehose_seq_floor",
         "firehose_zero_copy",
+        "firehose_relay_quota",
         "crawlers",
     ] {
         assert!(
@@ -912,6 +913,26 @@ fn firehose_config_options() {
     assert_eq!(d.firehose.buffer_events, 10_000);
     assert!(d.firehose.crawlers.is_empty());
     assert!(d.firehose.zero_copy, "zero-copy sends are on by default");
+    assert_eq!(d.firehose.relay_quotas, firehose::RELAY_DEFAULT_QUOTAS);
+    assert_eq!(
+        d.firehose.firehose_config().relay_quotas,
+        firehose::RELAY_DEFAULT_QUOTAS
+    );
+    let c = relay::Config::from_sources(Some("firehose_relay_quota = \"off\""), env(&[])).unwrap();
+    assert!(c.firehose.relay_quotas.is_empty());
+    let c = relay::Config::from_sources(
+        None,
+        env(&[("RELAY_FIREHOSE_RELAY_QUOTA", "500/s, 50000/d")]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.firehose
+            .relay_quotas
+            .iter()
+            .map(|q| (q.events, q.window.as_secs()))
+            .collect::<Vec<_>>(),
+        [(500, 1), (50_000, 86_400)]
+    );
     for (tier, days) in [("7d", 7), ("30d", 30), ("90d", 90)] {
         let c =
             relay::Config::from_sources(None, env(&[("RELAY_FIREHOSE_RETENTION", tier)])).unwrap();
@@ -947,6 +968,7 @@ fn firehose_config_options() {
         ("RELAY_FIREHOSE_BUFFER_EVENTS", "0"),
         ("RELAY_CRAWLERS", "ftp://x"),
         ("RELAY_FIREHOSE_ZERO_COPY", "maybe"),
+        ("RELAY_FIREHOSE_RELAY_QUOTA", "50 per second"),
     ] {
         let e = relay::Config::from_sources(None, env(&[(var, value)])).unwrap_err();
         let name = var.trim_start_matches("RELAY_").to_ascii_lowercase();

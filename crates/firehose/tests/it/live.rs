@@ -161,3 +161,33 @@ async fn subscriber_count_follows_subscriptions() {
     drop(b);
     assert_eq!(hub.subscribers(), 0);
 }
+
+/// Checklist #95: past a relay quota (here 5 events per second), the tailer warns once for
+/// the window, and every event is still delivered; under it (the defaults), nothing.
+#[tokio::test]
+async fn relay_quota_warning() {
+    let mut cfg = config(1000);
+    cfg.relay_quotas = firehose::parse_quotas("5/s").expect("quota");
+    let fx = Fixture::new(cfg).await;
+    let hub = fx.firehose.start().await.expect("hub").clone();
+    let mut sub = fx.firehose.subscribe(None).await.expect("subscribe");
+    for n in 0..12 {
+        fx.append(n).await;
+    }
+    let frames = read_n(&mut sub, 12, WAIT).await;
+    assert_eq!(frames.len(), 12, "nothing is held back");
+    assert_eq!(
+        hub.quota_warnings(),
+        1,
+        "one warning for the window, not one per event"
+    );
+
+    let fx = Fixture::new(config(1000)).await;
+    let hub = fx.firehose.start().await.expect("hub").clone();
+    let mut sub = fx.firehose.subscribe(None).await.expect("subscribe");
+    for n in 0..12 {
+        fx.append(n).await;
+    }
+    assert_eq!(read_n(&mut sub, 12, WAIT).await.len(), 12);
+    assert_eq!(hub.quota_warnings(), 0);
+}
