@@ -407,3 +407,46 @@ async fn checklist_179_every_route_limit_is_config_driven() {
     }
     println!("per-route limits: {} routes", table.len());
 }
+
+/// Checklist #179 over real sockets: a per-IP limit counts each client by the address of its
+/// TCP connection (the listener's `ConnectInfo<Peer>`), so one client at its limit does not
+/// hold back another. Clients from 127.0.0.1 and 127.0.0.2 (both loopback on Linux).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn checklist_179_per_ip_limit_counts_the_connection_address() {
+    let relay =
+        relay_with("rate_limits.enabled = true\nrate_limits.create_account = [\"1/5m\"]").await;
+    let server = Server::start(relay.app.clone()).await;
+    let client = |ip: &str| {
+        reqwest::Client::builder()
+            .local_address(Some(ip.parse().unwrap()))
+            .build()
+            .unwrap()
+    };
+    let create = |client: reqwest::Client, handle: &'static str| {
+        let url = format!("{}/xrpc/com.atproto.server.createAccount", server.url());
+        async move {
+            client
+                .post(url)
+                .json(
+                    &json!({ "handle": handle, "email": format!("{handle}@example.com"),
+                               "password": "hunter2-password" }),
+                )
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let (a, b) = (client("127.0.0.1"), client("127.0.0.2"));
+    assert!(create(a.clone(), "ipa1.test").await.status().is_success());
+    let limited = create(a.clone(), "ipa2.test").await;
+    assert_eq!(limited.status().as_u16(), 429);
+    let body: serde_json::Value = limited.json().await.unwrap();
+    assert_eq!(body["error"], "RateLimitExceeded");
+    assert!(
+        create(b.clone(), "ipb1.test").await.status().is_success(),
+        "another address has its own budget"
+    );
+    assert_eq!(create(b, "ipb2.test").await.status().as_u16(), 429);
+    server.stop().await;
+}
