@@ -562,17 +562,28 @@ async fn run_level(
     let _ = stop_tx.send(true);
     let mut lat: Vec<u32> = Vec::new();
     let (mut frames, mut bytes, mut gaps, mut closed) = (0u64, 0u64, 0u64, 0usize);
+    // Why subscribers failed (the first few, deduplicated), so an anomaly can be explained.
+    let mut errors: Vec<String> = Vec::new();
     for t in tasks {
-        match t.await {
+        let failure = match t.await {
             Ok(Ok(r)) => {
                 frames += r.frames;
                 bytes += r.bytes;
                 gaps += r.gaps;
                 closed += usize::from(r.closed_early);
                 lat.extend(r.latencies_us);
+                continue;
             }
-            _ => closed += 1,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("subscriber task failed: {e}"),
+        };
+        closed += 1;
+        if errors.len() < 5 && !errors.contains(&failure) {
+            errors.push(failure);
         }
+    }
+    for e in &errors {
+        eprintln!("[firehose_bench] {}: a subscriber failed: {e}", args.label);
     }
     if let Some(s) = sampler {
         let _ = s.await;
@@ -599,6 +610,7 @@ async fn run_level(
         "delivered": if expected == 0 { 0.0 } else { (frames as f64 / expected as f64 * 10000.0).round() / 10000.0 },
         "gaps": gaps,
         "closed_early": closed,
+        "subscriber_errors": errors,
         "p50_ms": (percentile(&lat, 0.50) * 100.0).round() / 100.0,
         "p99_ms": (percentile(&lat, 0.99) * 100.0).round() / 100.0,
         "max_ms": (percentile(&lat, 1.0) * 100.0).round() / 100.0,
