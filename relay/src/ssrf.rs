@@ -257,8 +257,41 @@ pub struct SafeClient {
 impl SafeClient {
     /// Builds a client with the given policy, a 30 s overall timeout and a 10 s connect timeout.
     pub fn new(policy: OutboundPolicy) -> Result<SafeClient, SsrfError> {
+        let client = SafeClient::builder(policy)
+            .build()
+            .map_err(SsrfError::Client)?;
+        Ok(SafeClient { client, policy })
+    }
+
+    /// [`SafeClient::new`], plus host names pinned to socket addresses (port included: a
+    /// URL's own port is then ignored) and optionally one more trusted root certificate (PEM).
+    /// For tests that serve HTTPS on loopback under a public-looking name; pinned addresses are
+    /// checked against the policy like resolved ones.
+    #[doc(hidden)]
+    pub fn new_pinned(
+        policy: OutboundPolicy,
+        pins: &[(&str, SocketAddr)],
+        extra_root_pem: Option<&[u8]>,
+    ) -> Result<SafeClient, SsrfError> {
+        let mut builder = SafeClient::builder(policy);
+        if let Some(pem) = extra_root_pem {
+            builder = builder.add_root_certificate(
+                reqwest::Certificate::from_pem(pem).map_err(SsrfError::Client)?,
+            );
+        }
+        for (host, addr) in pins {
+            policy.check_ip(host, addr.ip())?;
+            builder = builder.resolve(host, *addr);
+        }
+        let client = builder.build().map_err(SsrfError::Client)?;
+        Ok(SafeClient { client, policy })
+    }
+
+    /// The client's settings: the guarded resolver, redirects re-checked against the policy
+    /// (at most [`MAX_REDIRECTS`]), no proxy, timeouts and the user agent.
+    fn builder(policy: OutboundPolicy) -> reqwest::ClientBuilder {
         let redirect_policy = policy;
-        let client = reqwest::Client::builder()
+        reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver { policy }))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() >= MAX_REDIRECTS {
@@ -273,9 +306,6 @@ impl SafeClient {
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
             .user_agent(concat!("relay/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(SsrfError::Client)?;
-        Ok(SafeClient { client, policy })
     }
 
     /// The policy this client enforces.

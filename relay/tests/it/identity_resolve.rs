@@ -319,3 +319,176 @@ async fn checklist_122_resolve_handle_rejects_every_invalid_handle_and_no_valid_
         valid.len()
     );
 }
+
+/// What the HTTPS test server answers for one request: status, extra header lines, body.
+type Answer = (u16, Vec<String>, String);
+
+/// An HTTPS server on `127.0.0.1:<random>` with the test certificate for `*.wk.example.com`
+/// (`tests/fixtures/tls`), answering each request with `answer(host, path)`. HTTP/1.1 by
+/// hand, one request per connection.
+async fn https_server(answer: fn(&str, &str) -> Answer) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(format!("{dir}/server.pem"))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_file(format!("{dir}/server.key")).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut req = Vec::new();
+                let mut buf = [0u8; 2048];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&req).into_owned();
+                let path = text.split(' ').nth(1).unwrap_or("").to_owned();
+                let host = text
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("host: ")
+                            .or_else(|| l.strip_prefix("Host: "))
+                    })
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned();
+                let (status, headers, body) = answer(&host, &path);
+                let mut head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+                    body.len()
+                );
+                for h in headers {
+                    head.push_str(&h);
+                    head.push_str("\r\n");
+                }
+                head.push_str("\r\n");
+                let _ = tls.write_all(head.as_bytes()).await;
+                let _ = tls.write_all(body.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+const WK_DID: &str = "did:plc:ewvi7nxzyoun6zhxrhs64oiz";
+
+fn wk_answer(host: &str, path: &str) -> Answer {
+    let did = || {
+        (
+            200,
+            vec!["content-type: text/html".to_owned()],
+            format!("{WK_DID}\n"),
+        )
+    };
+    match (host, path) {
+        ("alice.wk.example.com", "/.well-known/atproto-did") => did(),
+        ("moved.wk.example.com", "/.well-known/atproto-did") => (
+            301,
+            vec!["location: https://moved.wk.example.com/new-home".to_owned()],
+            String::new(),
+        ),
+        ("moved.wk.example.com", "/new-home") => did(),
+        ("loop.wk.example.com", _) => (
+            302,
+            vec![format!(
+                "location: https://loop.wk.example.com/{}",
+                path.len()
+            )],
+            String::new(),
+        ),
+        ("junk.wk.example.com", _) => (200, vec![], "<html>not a DID</html>".to_owned()),
+        ("error.wk.example.com", _) => (500, vec![], "oops".to_owned()),
+        _ => (404, vec![], "not found".to_owned()),
+    }
+}
+
+/// Checklist #117 end to end: the HTTPS well-known method over real TLS (a test root trusted
+/// by this client only), through the relay's resolver and SSRF-guarded client. The DID is
+/// read with surrounding whitespace stripped and no `Content-Type` check, a 301 is followed,
+/// a redirect loop and non-DID bodies fail, 404 is "not found". DNS answers NXDOMAIN for all
+/// of them, so HTTPS decides.
+#[tokio::test]
+async fn checklist_117_https_well_known_over_tls() {
+    let server = https_server(wk_answer).await;
+    let ca = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tls/ca.pem"
+    ))
+    .unwrap();
+    let hosts = [
+        "alice.wk.example.com",
+        "moved.wk.example.com",
+        "loop.wk.example.com",
+        "junk.wk.example.com",
+        "error.wk.example.com",
+        "missing.wk.example.com",
+    ];
+    let pins: Vec<(&str, SocketAddr)> = hosts.iter().map(|h| (*h, server)).collect();
+    // The pins are held to the policy: loopback is refused unless private targets are allowed.
+    assert!(SafeClient::new_pinned(OutboundPolicy::PUBLIC_ONLY, &pins, Some(&ca)).is_err());
+    let policy = OutboundPolicy {
+        allow_private: true,
+    };
+    let http = SafeClient::new_pinned(policy, &pins, Some(&ca)).unwrap();
+    let ns = dns_responder(zone(&[])).await;
+    let resolver = NetHandleResolver::with_nameserver(http, ns);
+    let resolve = |h: &str| {
+        let handle: Handle = h.parse().unwrap();
+        let resolver = &resolver;
+        async move { identity::resolve_handle(resolver, &handle).await }
+    };
+    for handle in ["alice.wk.example.com", "moved.wk.example.com"] {
+        let (did, method) = resolve(handle)
+            .await
+            .unwrap_or_else(|e| panic!("{handle}: {e}"));
+        assert_eq!(did.as_str(), WK_DID, "{handle}");
+        assert_eq!(method, identity::ResolutionMethod::Https, "{handle}");
+    }
+    for handle in [
+        "loop.wk.example.com",
+        "junk.wk.example.com",
+        "error.wk.example.com",
+        "missing.wk.example.com",
+    ] {
+        assert!(resolve(handle).await.is_err(), "{handle} must not resolve");
+    }
+    let missing: Handle = "missing.wk.example.com".parse().unwrap();
+    assert!(matches!(
+        resolver.fetch_well_known(&missing).await,
+        Err(LookupError::NotFound)
+    ));
+    let looping: Handle = "loop.wk.example.com".parse().unwrap();
+    match resolver.fetch_well_known(&looping).await {
+        Err(LookupError::Failed(m)) => assert!(m.contains("redirect"), "{m}"),
+        other => panic!("a redirect loop must fail: {other:?}"),
+    }
+    // The same pins without the test root: the certificate is refused.
+    let strict = SafeClient::new_pinned(policy, &pins, None).unwrap();
+    let strict = NetHandleResolver::with_nameserver(strict, ns);
+    let alice: Handle = "alice.wk.example.com".parse().unwrap();
+    match strict.fetch_well_known(&alice).await {
+        Err(LookupError::Failed(m)) => assert!(m.contains("certificate"), "{m}"),
+        other => panic!("an untrusted certificate must fail: {other:?}"),
+    }
+}
