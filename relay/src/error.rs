@@ -189,8 +189,9 @@ fn default_message(status: StatusCode) -> String {
     .to_owned()
 }
 
-/// `e: cause: cause ...` for logs.
-fn source_chain(err: &(dyn StdError + 'static)) -> String {
+/// `e: cause: cause ...` for logs (and for messages that must say why, as the handle
+/// resolver's).
+pub(crate) fn source_chain(err: &(dyn StdError + 'static)) -> String {
     let mut out = err.to_string();
     let mut next = err.source();
     while let Some(cause) = next {

@@ -100,7 +100,7 @@ impl HandleResolver for NetHandleResolver {
             let mut response = request
                 .send()
                 .await
-                .map_err(|e| LookupError::Failed(with_causes(&e)))?;
+                .map_err(|e| LookupError::Failed(crate::error::source_chain(&e)))?;
             if response.status() == reqwest::StatusCode::NOT_FOUND {
                 return Err(LookupError::NotFound);
             }
@@ -111,7 +111,7 @@ impl HandleResolver for NetHandleResolver {
             while let Some(chunk) = response
                 .chunk()
                 .await
-                .map_err(|e| LookupError::Failed(with_causes(&e)))?
+                .map_err(|e| LookupError::Failed(crate::error::source_chain(&e)))?
             {
                 if body.len() + chunk.len() > MAX_WELL_KNOWN_BODY {
                     return Err(LookupError::Failed("well-known body too large".to_owned()));
@@ -121,18 +121,4 @@ impl HandleResolver for NetHandleResolver {
             Ok(body)
         })
     }
-}
-
-/// An error with its causes (`reqwest` errors say only "error sending request" on their own;
-/// the reason, such as an untrusted certificate or a refused connection, is in the source
-/// chain).
-fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
