@@ -21,6 +21,18 @@ use crate::sqlite_read::{HeldConn, is_busy};
 /// Most CIDs bound in one `IN (...)` query (well below SQLite's bound-parameter limit).
 const IN_CHUNK: usize = 500;
 
+/// A snapshot's page of blocks written after a revision (`did`, `after` CID, `since` rev,
+/// limit), shared by the inline and the pooled snapshot.
+const BLOCKS_SINCE_SQL: &str = "SELECT cid, bytes FROM repo_block WHERE did = ? AND cid > ? \
+     AND rev > ? ORDER BY cid LIMIT ?";
+
+/// The blocks among `n` CIDs (`did`, then the CIDs), for both snapshots. Only `?`
+/// placeholders are interpolated.
+fn blocks_in_sql(n: usize) -> String {
+    let marks = vec!["?"; n].join(",");
+    format!("SELECT cid, bytes FROM repo_block WHERE did = ? AND cid IN ({marks})")
+}
+
 fn raw(e: rusqlite::Error) -> StoreError {
     StoreError::backend(e)
 }
@@ -79,10 +91,7 @@ impl RepoSnapshot for InlineSnapshot {
         let c = self.conn.conn()?;
         let mut out = Vec::with_capacity(cids.len());
         for part in cids.chunks(IN_CHUNK) {
-            let marks = vec!["?"; part.len()].join(",");
-            // Only `?` placeholders are interpolated.
-            let sql =
-                format!("SELECT cid, bytes FROM repo_block WHERE did = ? AND cid IN ({marks})");
+            let sql = blocks_in_sql(part.len());
             let mut stmt = c.prepare_cached(&sql).map_err(raw)?;
             let keys: Vec<String> = part.iter().map(Cid::to_string).collect();
             let params = std::iter::once(self.did.as_str()).chain(keys.iter().map(String::as_str));
@@ -99,12 +108,7 @@ impl RepoSnapshot for InlineSnapshot {
     ) -> StoreResult<Vec<(Cid, Vec<u8>)>> {
         let c = self.conn.conn()?;
         let after = after.map(Cid::to_string).unwrap_or_default();
-        let mut stmt = c
-            .prepare_cached(
-                "SELECT cid, bytes FROM repo_block WHERE did = ? AND cid > ? AND rev > ? \
-                 ORDER BY cid LIMIT ?",
-            )
-            .map_err(raw)?;
+        let mut stmt = c.prepare_cached(BLOCKS_SINCE_SQL).map_err(raw)?;
         let mut out = Vec::new();
         let params = rusqlite::params![
             self.did.as_str(),
@@ -138,10 +142,7 @@ impl RepoSnapshot for SqliteSnapshot {
     async fn blocks(&mut self, cids: &[Cid]) -> StoreResult<Vec<(Cid, Vec<u8>)>> {
         let mut out = Vec::with_capacity(cids.len());
         for part in cids.chunks(IN_CHUNK) {
-            let marks = vec!["?"; part.len()].join(",");
-            // Only `?` placeholders are interpolated.
-            let sql =
-                format!("SELECT cid, bytes FROM repo_block WHERE did = ? AND cid IN ({marks})");
+            let sql = blocks_in_sql(part.len());
             let mut q = sqlx::query_as::<_, (String, Vec<u8>)>(sqlx::AssertSqlSafe(sql))
                 .bind(self.did.as_str());
             for cid in part {
@@ -158,17 +159,14 @@ impl RepoSnapshot for SqliteSnapshot {
         after: Option<&Cid>,
         limit: usize,
     ) -> StoreResult<Vec<(Cid, Vec<u8>)>> {
-        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
-            "SELECT cid, bytes FROM repo_block WHERE did = ? AND cid > ? AND rev > ? \
-             ORDER BY cid LIMIT ?",
-        )
-        .bind(self.did.as_str())
-        .bind(after.map(Cid::to_string).unwrap_or_default())
-        .bind(since.as_str())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(db)?;
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(BLOCKS_SINCE_SQL)
+            .bind(self.did.as_str())
+            .bind(after.map(Cid::to_string).unwrap_or_default())
+            .bind(since.as_str())
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(db)?;
         parse_rows(rows)
     }
 }

@@ -4,28 +4,17 @@
 //! same tree at the cap is imported, and a chain of thousands of empty nodes (what an
 //! attacker would use to make a walk deep) is refused without a deep walk.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use data_model::{Cid, Value};
 use pds::ErrorKind;
 use repo::car::CarWriter;
 use repo::mst::{MAX_NODE_ENTRIES, common_prefix_len, key_height};
 
-use crate::harness::{create_account, post, test_pds};
+use crate::harness::{create_account, map, post, test_pds};
 
 fn block(v: &Value) -> (Cid, Vec<u8>) {
     let bytes = data_model::cbor::encode(v);
     (data_model::cid_for_cbor(&bytes), bytes)
-}
-
-fn map(entries: Vec<(&str, Value)>) -> Value {
-    Value::Map(
-        entries
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect::<BTreeMap<_, _>>(),
-    )
 }
 
 /// An MST node: keys in order (prefix-compressed as the format says), all pointing at `value`.
@@ -34,7 +23,7 @@ fn node(keys: &[String], value: Cid, left: Option<Cid>) -> (Cid, Vec<u8>) {
     let mut entries = Vec::new();
     for k in keys {
         let p = common_prefix_len(prev, k.as_bytes());
-        entries.push(map(vec![
+        entries.push(map(&[
             ("p", Value::Integer(i64::try_from(p).expect("prefix"))),
             ("k", Value::Bytes(k.as_bytes()[p..].to_vec())),
             ("v", Value::Link(value)),
@@ -42,7 +31,7 @@ fn node(keys: &[String], value: Cid, left: Option<Cid>) -> (Cid, Vec<u8>) {
         ]));
         prev = k.as_bytes();
     }
-    block(&map(vec![
+    block(&map(&[
         ("l", left.map_or(Value::Null, Value::Link)),
         ("e", Value::List(entries)),
     ]))
@@ -50,7 +39,7 @@ fn node(keys: &[String], value: Cid, left: Option<Cid>) -> (Cid, Vec<u8>) {
 
 /// A CAR whose commit (unsigned: import re-signs) points at `root`, with `blocks`.
 fn car(did: &syntax::Did, root: Cid, blocks: &[(Cid, Vec<u8>)]) -> Bytes {
-    let (commit_cid, commit) = block(&map(vec![
+    let (commit_cid, commit) = block(&map(&[
         ("did", Value::String(did.as_str().to_owned())),
         ("version", Value::Integer(3)),
         ("data", Value::Link(root)),
