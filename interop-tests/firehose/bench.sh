@@ -108,15 +108,18 @@ lines = [
     f"Command: `{cmd}` at `{rev}`, {datetime.date.today()}, {os.cpu_count()} CPUs, {platform.platform()}.",
     "Client and servers share the machine. Latency = receive time - event `time` (ms resolution).",
     f"The client reads with {rows[0].get('client_threads', 1) if rows else 1} subscriber thread(s) and writes with one more.", "",
-    "Server and client CPU: % of one core over the level (writes + drain), from /proc/PID/stat.", "",
-    "| server | subscribers | target ev/s | achieved ev/s | frames delivered | gaps | closed early | p50 ms | p99 ms | max ms | RSS before MiB | RSS max MiB | server CPU % | client CPU % | server µs/frame |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "Server and client CPU: % of one core over the level (writes + drain), from /proc/PID/stat.",
+    "Machine busy and steal: % of all CPUs' time over the same window, from /proc/stat (steal: time the",
+    "hypervisor gave these CPUs to other guests; a level with steal ran on a noisy host).", "",
+    "| server | subscribers | target ev/s | achieved ev/s | frames delivered | gaps | closed early | p50 ms | p99 ms | max ms | RSS before MiB | RSS max MiB | server CPU % | client CPU % | server µs/frame | machine busy % | steal % |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
 ]
 for r in rows:
     lines.append(
         f"| {r['label']} | {r['subscribers']} ({r['connected']} connected) | {r['target_rate']} | {r['achieved_rate']} | "
         f"{r['delivered']*100:.2f}% | {r['gaps']} | {r['closed_early']} | {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | "
-        f"{r['rss_before_mib']} | {r['rss_max_mib']} | {r.get('server_cpu_pct')} | {r.get('client_cpu_pct')} | {r.get('server_us_per_frame')} |")
+        f"{r['rss_before_mib']} | {r['rss_max_mib']} | {r.get('server_cpu_pct')} | {r.get('client_cpu_pct')} | {r.get('server_us_per_frame')} | "
+        f"{r.get('machine_busy_pct')} | {r.get('machine_steal_pct')} |")
 open(out, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

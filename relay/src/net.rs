@@ -28,6 +28,26 @@ use tokio::net::{TcpListener, TcpStream};
 /// cannot hand the kernel uninitialised memory), so it stays small.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Connections the kernel may hold fully open before the server accepts them (Linux clamps it to
+/// `net.core.somaxconn`, 4,096 by default). tokio's `TcpListener::bind` asks for 1,024: a
+/// thousand subscribers reconnecting at once after a restart, plus the usual requests, can
+/// overflow that, and a dropped handshake is retried only after seconds of SYN backoff.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listening socket on `addr` with `SO_REUSEADDR` (a restart does not wait for the
+/// old connections' `TIME_WAIT`) and a [`LISTEN_BACKLOG`]-deep accept queue.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// A TCP listener whose connections are [`SharedTcp`], with `TCP_NODELAY` set.
 #[derive(Debug)]
 pub struct SharedListener {
@@ -185,6 +205,50 @@ mod tests {
     use super::*;
     use axum::serve::Listener as _;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The accept queue holds more than tokio's 1,024: 1,100 clients connect one after the
+    /// other to a listener that accepts none of them, and every handshake completes (with a
+    /// queue of 1,024 the kernel drops the 1,026th client's SYN and its connect times out).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn bind_queues_more_connections_than_tokios_default() {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        const CLIENTS: usize = 1_100;
+        let cap: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .expect("somaxconn")
+            .trim()
+            .parse()
+            .expect("somaxconn number");
+        assert!(
+            cap > CLIENTS,
+            "net.core.somaxconn is {cap}: the kernel caps every listener below this test's clients"
+        );
+        // One descriptor per client: raise the soft limit to the hard one when it is lower.
+        let limit = getrlimit(Resource::Nofile);
+        let need = (CLIENTS + 512) as u64;
+        if limit.current.is_some_and(|c| c < need) {
+            setrlimit(
+                Resource::Nofile,
+                Rlimit {
+                    current: limit.maximum,
+                    maximum: limit.maximum,
+                },
+            )
+            .expect("raise the descriptor limit");
+        }
+        let listener = bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut clients = Vec::with_capacity(CLIENTS);
+        for i in 0..CLIENTS {
+            let connect = tokio::time::timeout(Duration::from_secs(3), TcpStream::connect(addr));
+            match connect.await {
+                Ok(Ok(c)) => clients.push(c),
+                Ok(Err(e)) => panic!("client {i}: {e}"),
+                Err(_) => panic!("client {i}: no handshake within 3 s (accept queue full)"),
+            }
+        }
+        drop(listener);
+    }
 
     #[tokio::test]
     async fn shared_tcp_reads_writes_and_half_closes() {

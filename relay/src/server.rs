@@ -402,9 +402,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     })?;
     let secrets = secrets::load_or_generate(&config)?;
     let addr = config.listen_addr();
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Bind { addr, source })?;
+    let listener = crate::net::bind(addr).map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr()?;
     tracing::info!(
         addr = %local,

@@ -244,6 +244,24 @@ fn cpu_secs(pid: &str) -> Option<f64> {
     Some((utime + stime) as f64 / 100.0)
 }
 
+/// The machine's CPU counters from `/proc/stat`'s first line: (busy, steal, total) in clock
+/// ticks. Busy is everything but idle, iowait and steal; steal is the time the hypervisor
+/// gave this machine's CPUs to someone else, which a VM on a shared host sees as noise.
+fn machine_ticks() -> Option<(u64, u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let [user, nice, system, idle, iowait, irq, softirq, steal] = v[..] else {
+        return None;
+    };
+    let busy = user + nice + system + irq + softirq;
+    Some((busy, steal, busy + idle + iowait + steal))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Subscribers: WebSocket over plain TCP, done by hand.
 
@@ -513,6 +531,7 @@ async fn run_level(
             cpu_secs("self"),
             server_pid.as_deref().and_then(cpu_secs),
             Instant::now(),
+            machine_ticks(),
         )
     };
     let cpu_start = cpu();
@@ -595,6 +614,17 @@ async fn run_level(
         _ => None,
     };
     let server_cpu = pct(cpu_start.1, cpu_end.1);
+    // Shares of all the machine's CPU time over the window (100 = every core, all the time).
+    let machine = match (cpu_start.3, cpu_end.3) {
+        (Some((b0, s0, t0)), Some((b1, s1, t1))) if t1 > t0 => {
+            let total = (t1 - t0) as f64;
+            Some((
+                round1((b1 - b0) as f64 / total * 100.0),
+                round1((s1 - s0) as f64 / total * 100.0),
+            ))
+        }
+        _ => None,
+    };
     let expected = written * connected as u64;
     let row = json!({
         "label": args.label,
@@ -619,6 +649,8 @@ async fn run_level(
         "cpu_window_s": round1(wall),
         "server_cpu_pct": server_cpu,
         "client_cpu_pct": pct(cpu_start.0, cpu_end.0),
+        "machine_busy_pct": machine.map(|m| m.0),
+        "machine_steal_pct": machine.map(|m| m.1),
         "server_us_per_frame": server_cpu.filter(|_| frames > 0).map(|c| round1(c / 100.0 * wall * 1e6 / frames as f64)),
     });
     Ok(row)
