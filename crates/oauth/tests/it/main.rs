@@ -1,0 +1,4 @@
+//! Integration tests of the oauth crate, one module per source module.
+
+mod client_metadata;
+mod scope;
