@@ -1,4 +1,8 @@
 //! Integration tests of the oauth crate, one module per source module.
 
 mod client_metadata;
+mod dpop;
+mod nonce;
+mod pkce;
+mod replay;
 mod scope;
