@@ -11,6 +11,8 @@
 //! - [`scope`]: permission scope strings and the transitional scopes (checklist #164-#169).
 //! - [`client_metadata`]: client ID URLs, client metadata documents and redirect URIs
 //!   (checklist #147-#150).
+//! - [`server_metadata`]: the protected-resource and authorization-server discovery
+//!   documents and the issuer origin they are built from (checklist #143-#146).
 //!
 //! Status: library only, nothing is wired to HTTP yet.
 
@@ -20,3 +22,4 @@ pub mod nonce;
 pub mod pkce;
 pub mod replay;
 pub mod scope;
+pub mod server_metadata;

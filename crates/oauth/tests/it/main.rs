@@ -6,3 +6,4 @@ mod nonce;
 mod pkce;
 mod replay;
 mod scope;
+mod server_metadata;
