@@ -7,6 +7,8 @@
 //!   `ath`, and the key's thumbprint the tokens are bound to (checklist #155, #159).
 //! - [`nonce`]: server-issued DPoP nonces that rotate and need no storage (checklist #156-#158).
 //! - [`replay`]: a bounded cache of recently seen `jti` values (checklist #158, #160).
+//! - [`client_auth`]: `private_key_jwt` client assertions and the key-set check that revokes
+//!   a session whose key is gone (checklist #160).
 //! - [`pkce`]: the `S256` code challenge check (checklist #153).
 //! - [`scope`]: permission scope strings and the transitional scopes (checklist #164-#169).
 //! - [`client_metadata`]: client ID URLs, client metadata documents and redirect URIs
@@ -16,6 +18,7 @@
 //!
 //! Status: library only, nothing is wired to HTTP yet.
 
+pub mod client_auth;
 pub mod client_metadata;
 pub mod dpop;
 pub mod nonce;
