@@ -13,6 +13,8 @@
 //! - [`scope`]: permission scope strings and the transitional scopes (checklist #164-#169).
 //! - [`client_metadata`]: client ID URLs, client metadata documents and redirect URIs
 //!   (checklist #147-#150).
+//! - [`token`]: DPoP-bound access tokens, opaque refresh tokens, and every lifetime
+//!   (checklist #161, #162).
 //! - [`server_metadata`]: the protected-resource and authorization-server discovery
 //!   documents and the issuer origin they are built from (checklist #143-#146).
 //!
@@ -26,3 +28,4 @@ pub mod pkce;
 pub mod replay;
 pub mod scope;
 pub mod server_metadata;
+pub mod token;

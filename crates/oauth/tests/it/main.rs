@@ -8,3 +8,4 @@ mod pkce;
 mod replay;
 mod scope;
 mod server_metadata;
+mod token;
