@@ -120,6 +120,22 @@ pub enum ScopeError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// An audience that is not a `did:plc`/`did:web` DID followed by a `#service` fragment.
+    #[error("invalid service reference {value:?}: {reason}")]
+    InvalidServiceRef {
+        /// The rejected value (decoded).
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A blob accept pattern that is not `*/*`, `type/*` or `type/subtype`.
+    #[error("invalid MIME pattern {value:?}: {reason}")]
+    InvalidMimePattern {
+        /// The rejected value (decoded).
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// `rpc` with both `lxm` and `aud` wildcards (`rpc:*?aud=*`).
     #[error("rpc permission may not have both lxm and aud as wildcard '*'")]
     RpcDoubleWildcard,
@@ -461,7 +477,14 @@ pub struct ServiceRef {
 
 impl ServiceRef {
     /// Parses `did:…#service`.
-    pub fn parse(s: &str) -> Result<Self, &'static str> {
+    pub fn parse(s: &str) -> Result<Self, ScopeError> {
+        Self::check(s).map_err(|reason| ScopeError::InvalidServiceRef {
+            value: s.to_owned(),
+            reason,
+        })
+    }
+
+    fn check(s: &str) -> Result<Self, &'static str> {
         let (did, service) = s
             .split_once('#')
             .ok_or("must be a DID followed by a '#service' fragment")?;
@@ -544,7 +567,14 @@ pub enum MimePattern {
 
 impl MimePattern {
     /// Parses `*/*`, `type/*` or `type/subtype` (one `/`, both sides non-empty, no other `*`).
-    pub fn parse(s: &str) -> Result<Self, &'static str> {
+    pub fn parse(s: &str) -> Result<Self, ScopeError> {
+        Self::check(s).map_err(|reason| ScopeError::InvalidMimePattern {
+            value: s.to_owned(),
+            reason,
+        })
+    }
+
+    fn check(s: &str) -> Result<Self, &'static str> {
         if s == "*/*" {
             return Ok(Self::Any);
         }
@@ -885,7 +915,7 @@ fn parse_rpc(syn: &ScopeSyntax) -> Result<Permission, ScopeError> {
     let aud = if aud_raw == "*" {
         Audience::Any
     } else {
-        Audience::Service(ServiceRef::parse(aud_raw).map_err(|why| r.invalid("aud", aud_raw, why))?)
+        Audience::Service(ServiceRef::parse(aud_raw)?)
     };
     let lxm = normalize_nsids(lxm);
     if rpc_double_wildcard(&lxm, &aud) {
@@ -902,7 +932,7 @@ fn parse_blob(syn: &ScopeSyntax) -> Result<Permission, ScopeError> {
     }
     let mut accept = raw
         .into_iter()
-        .map(|v| MimePattern::parse(v).map_err(|why| r.invalid("accept", v, why)))
+        .map(MimePattern::parse)
         .collect::<Result<Vec<_>, _>>()?;
     if accept.contains(&MimePattern::Any) {
         accept = vec![MimePattern::Any];
@@ -942,7 +972,7 @@ fn parse_include(syn: &ScopeSyntax) -> Result<Permission, ScopeError> {
         .map_err(|_| r.invalid("nsid", raw, "not an NSID (no wildcards)"))?;
     let aud = match r.single("aud", false)? {
         None => None,
-        Some(v) => Some(ServiceRef::parse(v).map_err(|why| r.invalid("aud", v, why))?),
+        Some(v) => Some(ServiceRef::parse(v)?),
     };
     Ok(Permission::Include { nsid, aud })
 }

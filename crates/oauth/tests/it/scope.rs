@@ -7,7 +7,7 @@
 
 use oauth::scope::{
     AccountAction, AccountAttr, Audience, IdentityAttr, MimePattern, NsidPattern, Permission,
-    RepoAction, Scope, ScopeError, ScopeSet, ScopeSyntax, Transition,
+    RepoAction, Scope, ScopeError, ScopeSet, ScopeSyntax, ServiceRef, Transition,
 };
 use syntax::Nsid;
 
@@ -719,6 +719,18 @@ fn specific_errors() {
             ..
         })
     ));
+    assert!(matches!(
+        Permission::parse("rpc:a.b.c?aud=did:web:x.com"),
+        Err(ScopeError::InvalidServiceRef { ref value, .. }) if value == "did:web:x.com"
+    ));
+    assert!(matches!(
+        Permission::parse("include:a.b.c?aud=did:plc:short%23svc"),
+        Err(ScopeError::InvalidServiceRef { .. })
+    ));
+    assert!(matches!(
+        Permission::parse("blob:image/p*"),
+        Err(ScopeError::InvalidMimePattern { ref value, .. }) if value == "image/p*"
+    ));
     // Errors have readable messages.
     assert_eq!(
         ScopeError::RpcDoubleWildcard.to_string(),
@@ -1137,4 +1149,51 @@ fn permission_level_questions() {
     assert_eq!(inc.resource(), "include");
     assert!(!inc.allows_repo_write(&nsid("app.example.post"), RepoAction::Create));
     assert!(!inc.allows_identity(IdentityAttr::Any));
+}
+
+#[test]
+fn value_parsers() {
+    let r = ServiceRef::parse("did:plc:ar7c4by46qjdydhdevvrndac#atproto_labeler").unwrap();
+    assert_eq!(r.did().as_str(), "did:plc:ar7c4by46qjdydhdevvrndac");
+    assert_eq!(r.service(), "atproto_labeler");
+    assert_eq!(
+        r.to_string(),
+        "did:plc:ar7c4by46qjdydhdevvrndac#atproto_labeler"
+    );
+    for bad in [
+        "did:plc:ar7c4by46qjdydhdevvrndac",
+        "did:plc:ar7c4by46qjdydhdevvrnda#x",
+        "did:plc:AR7C4BY46QJDYDHDEVVRNDAC#x",
+        "did:web:a.com:u:alice#x",
+        "did:key:zabc#x",
+        "did:web:a.com#",
+        "#x",
+        "*",
+    ] {
+        assert!(
+            matches!(
+                ServiceRef::parse(bad),
+                Err(ScopeError::InvalidServiceRef { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(MimePattern::parse("*/*"), Ok(MimePattern::Any));
+    assert_eq!(
+        MimePattern::parse("image/*"),
+        Ok(MimePattern::Type("image".into()))
+    );
+    assert_eq!(
+        MimePattern::parse("image/png"),
+        Ok(MimePattern::Exact("image/png".into()))
+    );
+    assert!(MimePattern::parse("image").is_err());
+    assert!(MimePattern::Type("image".into()).matches("image/webp"));
+    assert!(!MimePattern::Exact("image/png".into()).matches("image/jpeg"));
+    assert_eq!(RepoAction::Delete.as_str(), "delete");
+    assert_eq!(AccountAttr::Status.as_str(), "status");
+    assert_eq!(AccountAction::Manage.as_str(), "manage");
+    assert_eq!(IdentityAttr::Any.as_str(), "*");
+    assert!(NsidPattern::Any.matches(&nsid("a.b.c")));
+    assert!(!NsidPattern::Nsid(nsid("a.b.c")).matches(&nsid("a.b.d")));
 }
