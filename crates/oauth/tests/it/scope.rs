@@ -712,13 +712,24 @@ fn specific_errors() {
         Permission::parse("repo:a.b.c?foo=1"),
         Err(ScopeError::UnknownParam { ref key, .. }) if key == "foo"
     ));
-    assert!(matches!(
-        Permission::parse("repo:app.bsky.*"),
-        Err(ScopeError::InvalidValue {
-            key: "collection",
-            ..
-        })
-    ));
+    // Partial wildcards are named as such.
+    for s in [
+        "repo:app.bsky.*",
+        "rpc:app.bsky.*?aud=*",
+        "repo?collection=*.bsky.feed.post",
+    ] {
+        assert!(
+            matches!(
+                Permission::parse(s),
+                Err(ScopeError::InvalidValue {
+                    reason: "partial wildcards are not supported",
+                    ..
+                })
+            ),
+            "{s:?}: {:?}",
+            Permission::parse(s)
+        );
+    }
     assert!(matches!(
         Permission::parse("rpc:a.b.c?aud=did:web:x.com"),
         Err(ScopeError::InvalidServiceRef { ref value, .. }) if value == "did:web:x.com"
