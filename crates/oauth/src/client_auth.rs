@@ -78,6 +78,13 @@ pub enum ClientAuthError {
     Expired,
 }
 
+impl ClientAuthError {
+    /// The OAuth error code: `invalid_client`.
+    pub fn error_code(&self) -> crate::OAuthErrorCode {
+        crate::OAuthErrorCode::InvalidClient
+    }
+}
+
 /// Verifies a client assertion for `client_id` at the Authorization Server `issuer`, against
 /// the client's key set `jwks` (`{"keys": [...]}`), at `now_secs`.
 pub fn verify_assertion(

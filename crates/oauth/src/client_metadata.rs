@@ -40,6 +40,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use url::{Host, Url};
 
+use crate::OAuthErrorCode;
+
 /// Largest client metadata document accepted, in bytes (64 KiB). A real document is well
 /// under 10 KiB even with a JWKS; the fetching client should stop reading past this size.
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
@@ -78,36 +80,6 @@ const NON_PUBLIC_TLDS: [&str; 9] = [
     "onion",
     "arpa",
 ];
-
-/// The OAuth error code a [`ClientMetadataError`] is reported under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OAuthErrorCode {
-    /// `invalid_request` (RFC 6749 §4.1.2.1, §5.2): a malformed `client_id` parameter, or a
-    /// requested `redirect_uri` the client did not register.
-    InvalidRequest,
-    /// `invalid_client_metadata` (RFC 7591 §3.2.2): the metadata document could not be
-    /// obtained or breaks a rule.
-    InvalidClientMetadata,
-    /// `invalid_redirect_uri` (RFC 7591 §3.2.2): a registered redirect URI breaks a rule.
-    InvalidRedirectUri,
-}
-
-impl OAuthErrorCode {
-    /// The code as it goes in the `error` member of an OAuth error response.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OAuthErrorCode::InvalidRequest => "invalid_request",
-            OAuthErrorCode::InvalidClientMetadata => "invalid_client_metadata",
-            OAuthErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
-        }
-    }
-}
-
-impl fmt::Display for OAuthErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// What is wrong with one redirect URI (inside [`ClientMetadataError::RedirectUri`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -130,6 +130,13 @@ pub enum DpopError {
     Ath,
 }
 
+impl DpopError {
+    /// The OAuth error code: `invalid_dpop_proof`.
+    pub fn error_code(&self) -> crate::OAuthErrorCode {
+        crate::OAuthErrorCode::InvalidDpopProof
+    }
+}
+
 /// Verifies a DPoP proof for `target` at `now_secs` (Unix seconds); see the module docs for
 /// what is checked and what is left to the caller.
 pub fn verify(

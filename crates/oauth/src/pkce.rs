@@ -28,6 +28,17 @@ pub enum PkceError {
     Mismatch,
 }
 
+impl PkceError {
+    /// The OAuth error code: `invalid_request` at the authorization request, `invalid_grant`
+    /// when the verifier is checked at the token endpoint.
+    pub fn error_code(&self) -> crate::OAuthErrorCode {
+        match self {
+            PkceError::Method | PkceError::Challenge => crate::OAuthErrorCode::InvalidRequest,
+            PkceError::Verifier | PkceError::Mismatch => crate::OAuthErrorCode::InvalidGrant,
+        }
+    }
+}
+
 /// Checks an authorization request's `code_challenge_method` and `code_challenge`: the method
 /// must be `S256` (a missing method means `plain` in RFC 7636, so it is refused too) and the
 /// challenge a base64url SHA-256 digest.

@@ -85,6 +85,13 @@ pub enum TokenError {
     Expired,
 }
 
+impl TokenError {
+    /// The OAuth error code: `invalid_token`.
+    pub fn error_code(&self) -> crate::OAuthErrorCode {
+        crate::OAuthErrorCode::InvalidToken
+    }
+}
+
 /// Signs `claims` as an access token with the server's key.
 pub fn sign_access_token(claims: &AccessClaims, key: &Keypair) -> String {
     let header = serde_json::json!({"typ": "at+jwt", "alg": key.curve().jwt_alg()});

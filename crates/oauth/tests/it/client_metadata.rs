@@ -1,9 +1,10 @@
 //! Client ID parsing, client metadata documents and redirect URIs (checklist #147-#150).
 
 use crypto::{Curve, Keypair};
+use oauth::OAuthErrorCode;
 use oauth::client_metadata::{
     ApplicationType, ClientId, ClientMetadata, ClientMetadataError as E, MAX_DOCUMENT_BYTES,
-    OAuthErrorCode, RedirectUriProblem as P, validate_document,
+    RedirectUriProblem as P, validate_document,
 };
 use serde_json::{Value, json};
 

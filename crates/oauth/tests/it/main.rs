@@ -1,5 +1,6 @@
 //! Integration tests of the oauth crate, one module per source module.
 
+mod authorization;
 mod client_auth;
 mod client_metadata;
 mod dpop;
