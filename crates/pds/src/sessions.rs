@@ -169,7 +169,10 @@ impl Pds {
         self.tokens.access_context(&claims)
     }
 
-    async fn account_by_identifier(&self, identifier: &str) -> Result<Option<AccountRow>> {
+    pub(crate) async fn account_by_identifier(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<AccountRow>> {
         let identifier = identifier.trim();
         if identifier.starts_with("did:") {
             let Ok(did) = identifier.parse::<Did>() else {

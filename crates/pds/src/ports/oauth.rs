@@ -122,8 +122,12 @@ pub trait OAuthStore: Send + Sync {
     /// Replaces the live request `id` by the code `code` (its `data` may differ from the
     /// request's: the use case records what the user approved).
     /// [`super::StoreError::NotFound`] if the request is gone or expired.
-    async fn issue_code(&self, request_id: &str, code: &OAuthCodeRow, now: Millis)
-    -> StoreResult<()>;
+    async fn issue_code(
+        &self,
+        request_id: &str,
+        code: &OAuthCodeRow,
+        now: Millis,
+    ) -> StoreResult<()>;
 
     /// Redeems the code whose digest is `digest` (see [`CodeTake`]).
     async fn take_code(&self, digest: &[u8; 32], now: Millis) -> StoreResult<CodeTake>;
