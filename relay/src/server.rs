@@ -332,7 +332,14 @@ async fn not_found() -> ApiError {
 /// error normalisation.
 pub fn app(state: AppState) -> Router {
     let xrpc = crate::xrpc::router(&state);
-    let mut router = Router::new().merge(xrpc).fallback(not_found);
+    let mut router = Router::new()
+        .merge(xrpc)
+        .merge(crate::oauth::routes())
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::oauth::dpop_nonce_header,
+        ));
     let limits = &state.config().rate_limits;
     if limits.enabled {
         let limits = Arc::new(crate::rate_limit::RateLimits::new(limits));

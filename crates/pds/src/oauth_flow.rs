@@ -290,6 +290,27 @@ impl Pds {
         }
     }
 
+    /// Remembers a one-time identifier (a client assertion's `jti`, scoped by the caller) for
+    /// the replay window: a second use is refused (checklist #160).
+    pub fn oauth_once(&self, key: &str) -> OResult<()> {
+        let server = self.oauth_server()?;
+        let seen = match server.replay.lock() {
+            Ok(mut cache) => cache.check_and_remember(key, now_secs()),
+            Err(_) => Seen::Full,
+        };
+        match seen {
+            Seen::New => Ok(()),
+            Seen::Replayed => Err(OAuthError::new(
+                OAuthErrorCode::InvalidClient,
+                "client assertion replayed",
+            )),
+            Seen::Full => Err(OAuthError::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                "too many requests; retry shortly",
+            )),
+        }
+    }
+
     /// Pushed authorization request: validates `params` for `client` (authenticated with
     /// `client_key` when confidential) and stores it (checklist #151, #153).
     pub async fn oauth_par(
