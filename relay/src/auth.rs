@@ -155,8 +155,10 @@ fn is_oauth_token(token: &str) -> bool {
         return false;
     };
     serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|h| {
-        matches!(h.get("alg").and_then(|a| a.as_str()), Some("ES256" | "ES256K"))
-            && h.get("typ").and_then(|t| t.as_str()) == Some("at+jwt")
+        matches!(
+            h.get("alg").and_then(|a| a.as_str()),
+            Some("ES256" | "ES256K")
+        ) && h.get("typ").and_then(|t| t.as_str()) == Some("at+jwt")
     })
 }
 
@@ -166,7 +168,8 @@ fn is_oauth_token(token: &str) -> bool {
 fn dpop_rejection(e: pds::oauth_flow::OAuthError) -> ApiError {
     let code = e.code.as_str();
     let description = e.description.replace(['"', '\\'], "'");
-    let challenge = format!(r#"DPoP algs="ES256 ES256K", error="{code}", error_description="{description}""#);
+    let challenge =
+        format!(r#"DPoP algs="ES256 ES256K", error="{code}", error_description="{description}""#);
     let name = match e.code {
         oauth::OAuthErrorCode::UseDpopNonce => "use_dpop_nonce",
         oauth::OAuthErrorCode::InvalidDpopProof => "invalid_dpop_proof",

@@ -38,7 +38,10 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/oauth/jwks", get(jwks))
         .route("/oauth/par", post(par))
-        .route("/oauth/authorize", get(authorize_page).post(authorize_submit))
+        .route(
+            "/oauth/authorize",
+            get(authorize_page).post(authorize_submit),
+        )
         .route("/oauth/token", post(token))
         .route("/oauth/revoke", post(revoke))
         .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))
@@ -138,7 +141,10 @@ async fn resolve_client(state: &AppState, client_id: &str) -> OResult<ClientMeta
         return Ok(meta);
     }
     let url = id.metadata_url().ok_or_else(|| {
-        oauth_error(OAuthErrorCode::InvalidClientMetadata, "client_id has no metadata URL")
+        oauth_error(
+            OAuthErrorCode::InvalidClientMetadata,
+            "client_id has no metadata URL",
+        )
     })?;
     let fetch_failed = |what: String| oauth_error(OAuthErrorCode::InvalidClientMetadata, what);
     let request = state
@@ -146,10 +152,12 @@ async fn resolve_client(state: &AppState, client_id: &str) -> OResult<ClientMeta
         .get_no_redirects(url.as_str())
         .map_err(|e| fetch_failed(format!("client metadata cannot be fetched: {e}")))?
         .header(header::ACCEPT, "application/json");
-    let mut response = request
-        .send()
-        .await
-        .map_err(|e| fetch_failed(format!("client metadata fetch failed: {}", crate::error::source_chain(&e))))?;
+    let mut response = request.send().await.map_err(|e| {
+        fetch_failed(format!(
+            "client metadata fetch failed: {}",
+            crate::error::source_chain(&e)
+        ))
+    })?;
     let status = response.status().as_u16();
     let content_type = response
         .headers()
@@ -204,11 +212,17 @@ async fn authenticate_client(
             serde_json::from_slice(&bytes).map_err(|_| failed("jwks_uri is not JSON".into()))?
         }
         (None, None) => {
-            return Err(oauth_error(OAuthErrorCode::InvalidClient, "client has no keys"));
+            return Err(oauth_error(
+                OAuthErrorCode::InvalidClient,
+                "client has no keys",
+            ));
         }
     };
     let assertion = param(form, "client_assertion").ok_or_else(|| {
-        oauth_error(OAuthErrorCode::InvalidClient, "client_assertion is required")
+        oauth_error(
+            OAuthErrorCode::InvalidClient,
+            "client_assertion is required",
+        )
     })?;
     let now = time_secs();
     let checked = oauth::client_auth::verify_assertion(
@@ -355,7 +369,11 @@ fn redirect_to_client(r: AuthorizationRedirect) -> Response {
     let encoded = serde_urlencoded::to_string(&r.params).unwrap_or_default();
     match r.response_mode {
         ResponseMode::Query => {
-            let sep = if r.redirect_uri.contains('?') { '&' } else { '?' };
+            let sep = if r.redirect_uri.contains('?') {
+                '&'
+            } else {
+                '?'
+            };
             Redirect::to(&format!("{}{sep}{encoded}", r.redirect_uri)).into_response()
         }
         ResponseMode::Fragment => {
@@ -406,9 +424,8 @@ async fn token(
     let client_key = authenticate_client(&state, &client, &form).await?;
     let grant = match param(&form, "grant_type") {
         Some("authorization_code") => TokenGrant::Code {
-            code: param(&form, "code").ok_or_else(|| {
-                oauth_error(OAuthErrorCode::InvalidRequest, "code is required")
-            })?,
+            code: param(&form, "code")
+                .ok_or_else(|| oauth_error(OAuthErrorCode::InvalidRequest, "code is required"))?,
             redirect_uri: param(&form, "redirect_uri"),
             code_verifier: param(&form, "code_verifier"),
         },

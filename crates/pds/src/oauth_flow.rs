@@ -339,7 +339,12 @@ impl Pds {
         match self
             .deps
             .oauth
-            .put_request(&row, &challenge, now + lifetimes::CHALLENGE_MEMORY * 1000)
+            .put_request(
+                &row,
+                &challenge,
+                now + lifetimes::CHALLENGE_MEMORY * 1000,
+                now,
+            )
             .await
         {
             Ok(()) => Ok(PushedRequest {
@@ -632,7 +637,7 @@ impl Pds {
                             "refresh token used twice: the session is revoked",
                         ));
                     }
-                    RefreshRotation::Rotated(s) => (s, refresh),
+                    RefreshRotation::Rotated(s) => (*s, refresh),
                 }
             }
         };

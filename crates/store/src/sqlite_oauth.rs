@@ -120,14 +120,18 @@ impl OAuthStore for SqliteStore {
         request: &OAuthRequestRow,
         challenge: &str,
         challenge_expires_at: Millis,
+        now: Millis,
     ) -> StoreResult<()> {
         let mut tx = self.write.begin().await.map_err(db)?;
+        // A remembered challenge is replaced only once its memory has expired.
         let res = sqlx::query(
             "INSERT INTO oauth_challenge (challenge, expires_at) VALUES (?, ?) \
-             ON CONFLICT (challenge) DO NOTHING",
+             ON CONFLICT (challenge) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE oauth_challenge.expires_at <= ?",
         )
         .bind(challenge)
         .bind(challenge_expires_at)
+        .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -312,7 +316,7 @@ impl OAuthStore for SqliteStore {
         if let Some(row) = rotated {
             let row = session_row(row)?;
             tx.commit().await.map_err(db)?;
-            return Ok(RefreshRotation::Rotated(row));
+            return Ok(RefreshRotation::Rotated(Box::new(row)));
         }
         // The previous token of a live session, presented again: it leaked; end the session
         // (its access tokens die with it, so this does not wait for the refresh expiry).

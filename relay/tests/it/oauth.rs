@@ -52,7 +52,8 @@ impl Dpop {
 
     fn proof(&mut self, method: &str, path: &str, access_token: Option<&str>) -> String {
         self.n += 1;
-        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.key.public_key().to_jwk()});
+        let header =
+            json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.key.public_key().to_jwk()});
         let mut claims = json!({"jti": format!("p-{}-{}", self.n, now()), "htm": method, "htu": format!("{ORIGIN}{path}"), "iat": now()});
         if let Some(n) = &self.nonce {
             claims["nonce"] = json!(n);
@@ -76,8 +77,14 @@ impl Dpop {
     }
 }
 
-async fn post_form(relay: &TestRelay, path: &str, dpop: Option<String>, form: &[(&str, &str)]) -> Reply {
-    let mut builder = Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+async fn post_form(
+    relay: &TestRelay,
+    path: &str,
+    dpop: Option<String>,
+    form: &[(&str, &str)],
+) -> Reply {
+    let mut builder =
+        Request::post(path).header("content-type", "application/x-www-form-urlencoded");
     if let Some(p) = dpop {
         builder = builder.header("dpop", p);
     }
@@ -129,7 +136,12 @@ async fn approve(relay: &TestRelay, request_uri: &str, password: &str) -> Reply 
 }
 
 fn redirect_params(reply: &Reply) -> Vec<(String, String)> {
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     let location = reply.headers.get("location").unwrap().to_str().unwrap();
     let (base, query) = location.split_once('?').unwrap();
     assert_eq!(base, REDIRECT);
@@ -156,7 +168,12 @@ async fn sign_in(relay: &TestRelay, dpop: &mut Dpop, state: &str) -> Value {
     assert_eq!(first.status, StatusCode::BAD_REQUEST);
     assert_eq!(first.json()["error"], "use_dpop_nonce");
     let pushed = push(relay, dpop, state, &[]).await;
-    assert_eq!(pushed.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&pushed.body));
+    assert_eq!(
+        pushed.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&pushed.body)
+    );
     let request_uri = pushed.json()["request_uri"].as_str().unwrap().to_owned();
     let params = redirect_params(&approve(relay, &request_uri, "hunter2-password").await);
     let code = get_param(&params, "code").to_owned();
@@ -164,17 +181,34 @@ async fn sign_in(relay: &TestRelay, dpop: &mut Dpop, state: &str) -> Value {
     let reply = token(
         relay,
         dpop,
-        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &verifier)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
     )
     .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     let mut out = reply.json();
     out["code"] = json!(code);
     out["verifier"] = json!(verifier);
     out
 }
 
-async fn xrpc(relay: &TestRelay, dpop: &mut Dpop, method: Method, nsid: &str, access: &str, body: Option<Value>) -> Reply {
+async fn xrpc(
+    relay: &TestRelay,
+    dpop: &mut Dpop,
+    method: Method,
+    nsid: &str,
+    access: &str,
+    body: Option<Value>,
+) -> Reply {
     let path = format!("/xrpc/{nsid}");
     let proof = dpop.proof(method.as_str(), &path, Some(access));
     let mut builder = Request::builder()
@@ -197,13 +231,24 @@ async fn xrpc(relay: &TestRelay, dpop: &mut Dpop, method: Method, nsid: &str, ac
 #[tokio::test]
 async fn checklist_143_146_discovery_documents_are_served() {
     let relay = TestRelay::start(&[]).await;
-    let reply = send(&relay.app, crate::common::get("/.well-known/oauth-authorization-server")).await;
+    let reply = send(
+        &relay.app,
+        crate::common::get("/.well-known/oauth-authorization-server"),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
     let doc = reply.json();
     assert_eq!(doc["issuer"], ORIGIN);
-    assert_eq!(doc["pushed_authorization_request_endpoint"], format!("{ORIGIN}/oauth/par"));
+    assert_eq!(
+        doc["pushed_authorization_request_endpoint"],
+        format!("{ORIGIN}/oauth/par")
+    );
     assert_eq!(doc["require_pushed_authorization_requests"], true);
-    let reply = send(&relay.app, crate::common::get("/.well-known/oauth-protected-resource")).await;
+    let reply = send(
+        &relay.app,
+        crate::common::get("/.well-known/oauth-protected-resource"),
+    )
+    .await;
     assert_eq!(reply.json()["authorization_servers"], json!([ORIGIN]));
     let reply = send(&relay.app, crate::common::get("/oauth/jwks")).await;
     assert_eq!(reply.json()["keys"][0]["crv"], "P-256");
@@ -233,9 +278,25 @@ async fn checklist_151_161_the_whole_flow() {
         "repo": alice.did, "collection": "app.bsky.feed.post",
         "record": {"$type": "app.bsky.feed.post", "text": "via oauth", "createdAt": "2026-01-01T00:00:00.000Z"}
     }))).await;
-    assert_eq!(created.status, StatusCode::OK, "{}", String::from_utf8_lossy(&created.body));
-    assert!(created.headers.contains_key("dpop-nonce"), "DPoP-Nonce on every DPoP response (#156)");
-    let session = xrpc(&relay, &mut dpop, Method::GET, "com.atproto.server.getSession", &access, None).await;
+    assert_eq!(
+        created.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    assert!(
+        created.headers.contains_key("dpop-nonce"),
+        "DPoP-Nonce on every DPoP response (#156)"
+    );
+    let session = xrpc(
+        &relay,
+        &mut dpop,
+        Method::GET,
+        "com.atproto.server.getSession",
+        &access,
+        None,
+    )
+    .await;
     assert_eq!(session.json()["did"], alice.did.as_str());
 
     // The same token as Bearer: 401 (#155).
@@ -244,14 +305,59 @@ async fn checklist_151_161_the_whole_flow() {
     // A proof by another key: 401.
     let mut thief = Dpop::new();
     thief.nonce = dpop.nonce.clone();
-    let stolen = xrpc(&relay, &mut thief, Method::GET, "com.atproto.server.getSession", &access, None).await;
+    let stolen = xrpc(
+        &relay,
+        &mut thief,
+        Method::GET,
+        "com.atproto.server.getSession",
+        &access,
+        None,
+    )
+    .await;
     assert_eq!(stolen.status, StatusCode::UNAUTHORIZED);
     // No nonce: 401 use_dpop_nonce with the challenge header (#157).
-    let mut stale = Dpop { key: dpop.key.clone(), nonce: None, n: 1000 };
-    let no_nonce = xrpc(&relay, &mut stale, Method::GET, "com.atproto.server.getSession", &access, None).await;
+    let mut stale = Dpop {
+        key: dpop.key.clone(),
+        nonce: None,
+        n: 1000,
+    };
+    let no_nonce = xrpc(
+        &relay,
+        &mut stale,
+        Method::GET,
+        "com.atproto.server.getSession",
+        &access,
+        None,
+    )
+    .await;
     assert_eq!(no_nonce.status, StatusCode::UNAUTHORIZED);
-    let challenge = no_nonce.headers.get("www-authenticate").unwrap().to_str().unwrap();
-    assert!(challenge.starts_with("DPoP") && challenge.contains("use_dpop_nonce"), "{challenge}");
+    let challenge = no_nonce
+        .headers
+        .get("www-authenticate")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        challenge.starts_with("DPoP") && challenge.contains("use_dpop_nonce"),
+        "{challenge}"
+    );
+    // A nonce the server never issued (or one long stale): the same answer.
+    let mut forged = Dpop {
+        key: dpop.key.clone(),
+        nonce: Some("AAAAAAAAAAAAAAAAAAAAAA".into()),
+        n: 2000,
+    };
+    let bad_nonce = xrpc(
+        &relay,
+        &mut forged,
+        Method::GET,
+        "com.atproto.server.getSession",
+        &access,
+        None,
+    )
+    .await;
+    assert_eq!(bad_nonce.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(bad_nonce.json()["error"], "use_dpop_nonce");
     // A replayed proof: refused (#158).
     let path = "/xrpc/com.atproto.server.getSession";
     let proof = dpop.proof("GET", path, Some(&access));
@@ -264,27 +370,79 @@ async fn checklist_151_161_the_whole_flow() {
         assert_eq!(send(&relay.app, req).await.status, expect);
     }
     // App-password-level access only: account management is refused.
-    let app_pw = xrpc(&relay, &mut dpop, Method::POST, "com.atproto.server.createAppPassword", &access, Some(json!({"name": "x"}))).await;
+    let app_pw = xrpc(
+        &relay,
+        &mut dpop,
+        Method::POST,
+        "com.atproto.server.createAppPassword",
+        &access,
+        Some(json!({"name": "x"})),
+    )
+    .await;
     assert!(app_pw.status.is_client_error(), "{}", app_pw.status);
 
     // Refresh rotates (#162); the old refresh token used again revokes the session.
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let rotated = token(&relay, &mut dpop, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
-    assert_eq!(rotated.status, StatusCode::OK, "{}", String::from_utf8_lossy(&rotated.body));
+    let rotated = token(
+        &relay,
+        &mut dpop,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(
+        rotated.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&rotated.body)
+    );
     let rotated = rotated.json();
     assert_ne!(rotated["refresh_token"], refresh.as_str());
     assert_eq!(rotated["sub"], alice.did.as_str());
     let new_access = rotated["access_token"].as_str().unwrap().to_owned();
-    let ok = xrpc(&relay, &mut dpop, Method::GET, "com.atproto.server.getSession", &new_access, None).await;
+    let ok = xrpc(
+        &relay,
+        &mut dpop,
+        Method::GET,
+        "com.atproto.server.getSession",
+        &new_access,
+        None,
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::OK);
     // Refreshing with another DPoP key fails and does not burn the token.
     let mut other = Dpop::new();
-    let _ = token(&relay, &mut other, &[("grant_type", "refresh_token"), ("refresh_token", "x")]).await;
-    let wrong_key = token(&relay, &mut other, &[("grant_type", "refresh_token"), ("refresh_token", rotated["refresh_token"].as_str().unwrap())]).await;
+    let _ = token(
+        &relay,
+        &mut other,
+        &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+    )
+    .await;
+    let wrong_key = token(
+        &relay,
+        &mut other,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rotated["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
     assert_eq!(wrong_key.json()["error"], "invalid_grant");
-    let reused = token(&relay, &mut dpop, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    let reused = token(
+        &relay,
+        &mut dpop,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
     assert_eq!(reused.json()["error"], "invalid_grant");
-    let revoked = xrpc(&relay, &mut dpop, Method::GET, "com.atproto.server.getSession", &new_access, None).await;
+    let revoked = xrpc(
+        &relay,
+        &mut dpop,
+        Method::GET,
+        "com.atproto.server.getSession",
+        &new_access,
+        None,
+    )
+    .await;
     assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -295,7 +453,11 @@ async fn checklist_151_153_154_authorization_rules() {
     let mut dpop = Dpop::new();
 
     // The authorization endpoint without PAR is refused (#151).
-    let direct = send(&relay.app, crate::common::get("/oauth/authorize?response_type=code&client_id=x")).await;
+    let direct = send(
+        &relay.app,
+        crate::common::get("/oauth/authorize?response_type=code&client_id=x"),
+    )
+    .await;
     assert_eq!(direct.status, StatusCode::BAD_REQUEST);
 
     let first = push(&relay, &mut dpop, "st-a", &[]).await;
@@ -309,13 +471,24 @@ async fn checklist_151_153_154_authorization_rules() {
 
     // The page shows the full client_id, escaped (#163).
     let cid = client_id();
-    let page = send(&relay.app, crate::common::get(&format!(
-        "/oauth/authorize?{}",
-        serde_urlencoded::to_string([("client_id", cid.as_str()), ("request_uri", request_uri.as_str())]).unwrap()
-    ))).await;
+    let page = send(
+        &relay.app,
+        crate::common::get(&format!(
+            "/oauth/authorize?{}",
+            serde_urlencoded::to_string([
+                ("client_id", cid.as_str()),
+                ("request_uri", request_uri.as_str())
+            ])
+            .unwrap()
+        )),
+    )
+    .await;
     assert_eq!(page.status, StatusCode::OK);
     let html = String::from_utf8_lossy(&page.body);
-    assert!(html.contains("http://localhost?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&amp;scope="), "{html}");
+    assert!(
+        html.contains("http://localhost?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&amp;scope="),
+        "{html}"
+    );
     assert_eq!(page.headers.get("x-frame-options").unwrap(), "DENY");
 
     // A wrong password: the page again, with the error; the request stays usable.
@@ -331,10 +504,33 @@ async fn checklist_151_153_154_authorization_rules() {
     assert_eq!(spent.status, StatusCode::BAD_REQUEST);
 
     // Wrong verifier, then the code is gone (single use, #153).
-    let bad = token(&relay, &mut dpop, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl")]).await;
+    let bad = token(
+        &relay,
+        &mut dpop,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            (
+                "code_verifier",
+                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
+            ),
+        ],
+    )
+    .await;
     assert_eq!(bad.json()["error"], "invalid_grant");
     let right = verifier_for("st-a");
-    let after = token(&relay, &mut dpop, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &right)]).await;
+    let after = token(
+        &relay,
+        &mut dpop,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &right),
+        ],
+    )
+    .await;
     assert_eq!(after.json()["error"], "invalid_grant");
 }
 
@@ -347,11 +543,37 @@ async fn checklist_153_a_reused_code_revokes_its_tokens() {
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let code = tokens["code"].as_str().unwrap().to_owned();
     let verifier = tokens["verifier"].as_str().unwrap().to_owned();
-    let ok = xrpc(&relay, &mut dpop, Method::GET, "com.atproto.server.getSession", &access, None).await;
+    let ok = xrpc(
+        &relay,
+        &mut dpop,
+        Method::GET,
+        "com.atproto.server.getSession",
+        &access,
+        None,
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::OK);
-    let reused = token(&relay, &mut dpop, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &verifier)]).await;
+    let reused = token(
+        &relay,
+        &mut dpop,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
     assert_eq!(reused.json()["error"], "invalid_grant");
-    let revoked = xrpc(&relay, &mut dpop, Method::GET, "com.atproto.server.getSession", &access, None).await;
+    let revoked = xrpc(
+        &relay,
+        &mut dpop,
+        Method::GET,
+        "com.atproto.server.getSession",
+        &access,
+        None,
+    )
+    .await;
     assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -362,17 +584,46 @@ async fn revocation_and_denial() {
     let mut dpop = Dpop::new();
     let tokens = sign_in(&relay, &mut dpop, "st-v").await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
-    let revoke = post_form(&relay, "/oauth/revoke", None, &[("token", tokens["refresh_token"].as_str().unwrap())]).await;
+    let revoke = post_form(
+        &relay,
+        "/oauth/revoke",
+        None,
+        &[("token", tokens["refresh_token"].as_str().unwrap())],
+    )
+    .await;
     assert_eq!(revoke.status, StatusCode::OK);
-    let gone = xrpc(&relay, &mut dpop, Method::GET, "com.atproto.server.getSession", &access, None).await;
+    let gone = xrpc(
+        &relay,
+        &mut dpop,
+        Method::GET,
+        "com.atproto.server.getSession",
+        &access,
+        None,
+    )
+    .await;
     assert_eq!(gone.status, StatusCode::UNAUTHORIZED);
 
     // Deny: back to the client with access_denied and the state.
     let pushed = push(&relay, &mut dpop, "st-d2", &[("login_hint", "alice.test")]).await;
-    assert_eq!(pushed.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&pushed.body));
+    assert_eq!(
+        pushed.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&pushed.body)
+    );
     let request_uri = pushed.json()["request_uri"].as_str().unwrap().to_owned();
     let cid = client_id();
-    let denied = post_form(&relay, "/oauth/authorize", None, &[("client_id", cid.as_str()), ("request_uri", request_uri.as_str()), ("decision", "deny")]).await;
+    let denied = post_form(
+        &relay,
+        "/oauth/authorize",
+        None,
+        &[
+            ("client_id", cid.as_str()),
+            ("request_uri", request_uri.as_str()),
+            ("decision", "deny"),
+        ],
+    )
+    .await;
     let params = redirect_params(&denied);
     assert_eq!(get_param(&params, "error"), "access_denied");
     assert_eq!(get_param(&params, "state"), "st-d2");

@@ -89,7 +89,7 @@ pub enum RefreshRotation {
     /// revoked (a refresh token used twice means it leaked).
     Reused,
     /// Rotated: the session as it now stands (new digest and expiry).
-    Rotated(OAuthSessionRow),
+    Rotated(Box<OAuthSessionRow>),
 }
 
 /// OAuth Authorization Server storage.
@@ -97,9 +97,10 @@ pub enum RefreshRotation {
 /// Contract:
 /// - Expired rows are never returned (`now` is given by the caller); [`OAuthStore::sweep`]
 ///   deletes them.
-/// - A PKCE challenge recorded by [`OAuthStore::put_request`] cannot be recorded again until
-///   its memory expires ([`super::StoreError::Conflict`] with
-///   [`super::Conflict::OAuthChallenge`]; nothing written).
+/// - A PKCE challenge recorded by [`OAuthStore::put_request`] cannot be recorded again while
+///   its memory is live at the caller's `now` ([`super::StoreError::Conflict`] with
+///   [`super::Conflict::OAuthChallenge`]; nothing written); once it has expired it may be
+///   recorded anew, swept or not.
 /// - [`OAuthStore::issue_code`] removes the request and stores the code in one step: a request
 ///   yields at most one code.
 /// - [`OAuthStore::take_code`] marks a code used the first time; every later call reports the
@@ -114,6 +115,7 @@ pub trait OAuthStore: Send + Sync {
         request: &OAuthRequestRow,
         challenge: &str,
         challenge_expires_at: Millis,
+        now: Millis,
     ) -> StoreResult<()>;
 
     /// The live request `id`.

@@ -5,8 +5,7 @@
 //! Run like `testsuite::cases`, on a fresh store per case.
 //!
 //! Times are small made-up [`Millis`]; a row is live while `now < expires_at`.
-//! [`OAuthStore::put_request`] takes no `now`, so the cases only rely on a challenge's memory
-//! ending once [`OAuthStore::sweep`] has passed its expiry.
+//! A challenge's memory ends at its expiry, whether or not [`OAuthStore::sweep`] ran.
 
 use std::sync::Arc;
 
@@ -92,9 +91,14 @@ fn is_challenge_conflict(err: &StoreError) -> bool {
     matches!(err, StoreError::Conflict(Conflict::OAuthChallenge))
 }
 
+/// The `now` of `put_request` calls unless a case is about the challenge's expiry.
+const NOW: Millis = 1_000;
+
 async fn oauth_request_round_trip_and_expiry<S: OAuthSuiteStore>(s: Arc<S>) {
     let r = request("req-1", 2_000);
-    s.put_request(&r, "challenge-1", 2_000).await.expect("put");
+    s.put_request(&r, "challenge-1", 2_000, NOW)
+        .await
+        .expect("put");
     assert_eq!(
         s.request("req-1", 1_000).await.expect("get"),
         Some(r.clone())
@@ -110,9 +114,11 @@ async fn oauth_request_round_trip_and_expiry<S: OAuthSuiteStore>(s: Arc<S>) {
 
 async fn oauth_challenge_reuse_refused<S: OAuthSuiteStore>(s: Arc<S>) {
     let r1 = request("req-1", 2_000);
-    s.put_request(&r1, "challenge", 5_000).await.expect("put");
+    s.put_request(&r1, "challenge", 5_000, NOW)
+        .await
+        .expect("put");
     let err = s
-        .put_request(&request("req-2", 2_000), "challenge", 5_000)
+        .put_request(&request("req-2", 2_000), "challenge", 5_000, NOW)
         .await
         .expect_err("challenge seen before");
     assert!(is_challenge_conflict(&err), "{err:?}");
@@ -129,39 +135,50 @@ async fn oauth_challenge_reuse_refused<S: OAuthSuiteStore>(s: Arc<S>) {
         .expect("issue");
     assert_eq!(s.request("req-1", 1_000).await.expect("get"), None);
     let err = s
-        .put_request(&request("req-3", 2_000), "challenge", 5_000)
+        .put_request(&request("req-3", 2_000), "challenge", 5_000, NOW)
         .await
         .expect_err("challenge seen before");
     assert!(is_challenge_conflict(&err), "{err:?}");
     // Another challenge is fine.
-    s.put_request(&request("req-2", 2_000), "other", 5_000)
+    s.put_request(&request("req-2", 2_000), "other", 5_000, NOW)
         .await
         .expect("put");
     assert!(s.request("req-2", 1_000).await.expect("get").is_some());
 }
 
 async fn oauth_challenge_allowed_again_after_its_memory_expires<S: OAuthSuiteStore>(s: Arc<S>) {
-    s.put_request(&request("req-1", 2_000), "challenge", 5_000)
+    s.put_request(&request("req-1", 2_000), "challenge", 5_000, NOW)
         .await
         .expect("put");
-    s.sweep(5_000).await.expect("sweep");
+    // Still remembered just before its expiry.
+    let err = s
+        .put_request(&request("req-0", 8_000), "challenge", 9_000, 4_999)
+        .await
+        .expect_err("challenge still remembered");
+    assert!(is_challenge_conflict(&err), "{err:?}");
+    // At its expiry, without a sweep, it may be recorded anew.
     let r2 = request("req-2", 8_000);
-    s.put_request(&r2, "challenge", 9_000)
+    s.put_request(&r2, "challenge", 9_000, 5_000)
         .await
         .expect("memory expired: recorded again");
     assert_eq!(s.request("req-2", 5_000).await.expect("get"), Some(r2));
-    // Remembered anew.
+    // Remembered anew, until 9 000.
     let err = s
-        .put_request(&request("req-3", 8_000), "challenge", 9_000)
+        .put_request(&request("req-3", 8_000), "challenge", 9_000, 8_999)
         .await
         .expect_err("challenge seen again");
     assert!(is_challenge_conflict(&err), "{err:?}");
     assert_eq!(s.request("req-3", 5_000).await.expect("get"), None);
+    // And after a sweep past the new expiry, too.
+    s.sweep(9_000).await.expect("sweep");
+    s.put_request(&request("req-4", 12_000), "challenge", 20_000, 9_000)
+        .await
+        .expect("swept: recorded again");
 }
 
 async fn oauth_issue_code_consumes_the_request<S: OAuthSuiteStore>(s: Arc<S>) {
     make_account(&*s, 1, None).await;
-    s.put_request(&request("req-1", 2_000), "c1", 2_000)
+    s.put_request(&request("req-1", 2_000), "c1", 2_000, NOW)
         .await
         .expect("put");
     s.issue_code("req-1", &code(1, 1, 1_600), 1_000)
@@ -184,7 +201,7 @@ async fn oauth_issue_code_consumes_the_request<S: OAuthSuiteStore>(s: Arc<S>) {
     );
 
     // An expired request yields nothing.
-    s.put_request(&request("req-2", 2_000), "c2", 2_000)
+    s.put_request(&request("req-2", 2_000), "c2", 2_000, NOW)
         .await
         .expect("put");
     let err = s
@@ -211,7 +228,7 @@ async fn oauth_issue_code_consumes_the_request<S: OAuthSuiteStore>(s: Arc<S>) {
 
 async fn oauth_take_code_fresh_then_reused<S: OAuthSuiteStore>(s: Arc<S>) {
     make_account(&*s, 1, None).await;
-    s.put_request(&request("req-1", 2_000), "c1", 2_000)
+    s.put_request(&request("req-1", 2_000), "c1", 2_000, NOW)
         .await
         .expect("put");
     let c = code(1, 1, 1_600);
@@ -247,7 +264,7 @@ async fn oauth_take_code_fresh_then_reused<S: OAuthSuiteStore>(s: Arc<S>) {
 async fn oauth_take_code_unknown_and_expired<S: OAuthSuiteStore>(s: Arc<S>) {
     make_account(&*s, 1, None).await;
     for (n, id) in [(1, "req-1"), (2, "req-2")] {
-        s.put_request(&request(id, 2_000), id, 2_000)
+        s.put_request(&request(id, 2_000), id, 2_000, NOW)
             .await
             .expect("put");
         s.issue_code(id, &code(n, 1, 1_600), 1_000)
@@ -333,7 +350,10 @@ async fn oauth_rotate_refresh_rotates<S: OAuthSuiteStore>(s: Arc<S>) {
         refresh_expires_at: 5_000,
         ..original
     };
-    assert_eq!(rotated, RefreshRotation::Rotated(expected.clone()));
+    assert_eq!(
+        rotated,
+        RefreshRotation::Rotated(Box::new(expected.clone()))
+    );
     assert_eq!(
         s.session_by_refresh(&digest(11), 1_600).await.expect("get"),
         Some(expected.clone())
@@ -354,11 +374,11 @@ async fn oauth_rotate_refresh_rotates<S: OAuthSuiteStore>(s: Arc<S>) {
         .expect("rotate");
     assert_eq!(
         again,
-        RefreshRotation::Rotated(OAuthSessionRow {
+        RefreshRotation::Rotated(Box::new(OAuthSessionRow {
             refresh_digest: digest(12),
             refresh_expires_at: 6_000,
             ..expected
-        })
+        }))
     );
 }
 
@@ -519,7 +539,7 @@ async fn oauth_sessions_and_codes_go_with_the_account<S: OAuthSuiteStore>(s: Arc
     s.create_session(&session("sess-2", 2, 20, 1_000), None)
         .await
         .expect("create");
-    s.put_request(&request("req-1", 2_000), "c1", 2_000)
+    s.put_request(&request("req-1", 2_000), "c1", 2_000, NOW)
         .await
         .expect("put");
     s.issue_code("req-1", &code(1, 1, 1_600), 1_000)
@@ -558,16 +578,16 @@ async fn oauth_sessions_and_codes_go_with_the_account<S: OAuthSuiteStore>(s: Arc
 async fn oauth_sweep_removes_expired_rows<S: OAuthSuiteStore>(s: Arc<S>) {
     make_account(&*s, 1, None).await;
     // One expired and one live row of each kind (the requests behind codes are consumed).
-    s.put_request(&request("req-old", 2_000), "c-old", 2_000)
+    s.put_request(&request("req-old", 2_000), "c-old", 2_000, NOW)
         .await
         .expect("put");
-    s.put_request(&request("req-live", 9_000), "c-live", 9_000)
+    s.put_request(&request("req-live", 9_000), "c-live", 9_000, NOW)
         .await
         .expect("put");
-    s.put_request(&request("req-a", 9_000), "c-a", 9_000)
+    s.put_request(&request("req-a", 9_000), "c-a", 9_000, NOW)
         .await
         .expect("put");
-    s.put_request(&request("req-b", 9_000), "c-b", 9_000)
+    s.put_request(&request("req-b", 9_000), "c-b", 9_000, NOW)
         .await
         .expect("put");
     s.issue_code("req-a", &code(1, 1, 2_000), 1_000)
@@ -604,12 +624,12 @@ async fn oauth_sweep_removes_expired_rows<S: OAuthSuiteStore>(s: Arc<S>) {
     ));
     assert!(s.session("sess-live", 5_000).await.expect("get").is_some());
     let err = s
-        .put_request(&request("req-x", 9_000), "c-live", 9_000)
+        .put_request(&request("req-x", 9_000), "c-live", 9_000, NOW)
         .await
         .expect_err("live challenge memory kept");
     assert!(is_challenge_conflict(&err), "{err:?}");
     // The expired memory went.
-    s.put_request(&request("req-new", 9_000), "c-old", 9_000)
+    s.put_request(&request("req-new", 9_000), "c-old", 9_000, NOW)
         .await
         .expect("expired challenge memory removed");
 
