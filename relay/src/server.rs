@@ -448,6 +448,13 @@ async fn sweep_temp_blobs(state: AppState) {
             Ok(n) => tracing::info!(count = n, "collected unreferenced temporary blobs"),
             Err(e) => tracing::warn!(error = %e, "temporary blob collection failed"),
         }
+        // Expired legacy refresh tokens and OAuth requests, codes, sessions and challenge
+        // memories, on the same schedule.
+        match state.pds().collect_expired_sessions().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(count = n, "deleted expired sessions and OAuth rows"),
+            Err(e) => tracing::warn!(error = %e, "expired session collection failed"),
+        }
     }
 }
 
