@@ -701,6 +701,23 @@ impl Pds {
         Ok(())
     }
 
+    /// The account an OAuth access token names, checking only its signature, issuer, audience
+    /// and expiry (for rate-limit keys; never for access, which needs the proof and session).
+    pub fn oauth_access_subject(&self, access_token: &str) -> Option<syntax::Did> {
+        let server = self.oauth.as_ref()?;
+        token::verify_access_token(
+            access_token,
+            &server.key.public_key(),
+            server.issuer.as_str(),
+            self.config.service_did.as_str(),
+            now_secs(),
+        )
+        .ok()?
+        .sub
+        .parse()
+        .ok()
+    }
+
     /// Checks an access token presented with `Authorization: DPoP` and its (already
     /// verified, `ath`-checked) proof; returns what it grants on XRPC.
     pub async fn oauth_verify_access(
