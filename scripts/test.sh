@@ -22,7 +22,7 @@ cargo build -q -p relay --locked
 export RELAY_BIN="$target_dir/debug/relay"
 (cd "$root/interop-tests/node" && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } && node --test)
 
-echo "== end to end: @atproto/api against relay serve + local PLC"
+echo "== end to end: @atproto/api and @atproto/oauth-client-node against relay serve + local PLC"
 bash "$root/interop-tests/e2e/run.sh"
 
 echo "== end to end: Python atproto SDK"

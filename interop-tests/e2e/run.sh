@@ -12,7 +12,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib/stack.sh"
 
 cd "$here"
-[ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+# Reinstall when package-lock.json changed since the last install.
+[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error
 
 status=1
 trap 'stop_stack "$status"' EXIT

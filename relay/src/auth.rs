@@ -85,26 +85,31 @@ impl FromRequestParts<AppState> for Access {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
-        Ok(Access(state.pds().verify_access_token(&token)?))
+        Ok(Access(
+            authenticate(state, &parts.method, &parts.uri, &parts.headers)
+                .await?
+                .ok_or_else(ApiError::auth_missing)?,
+        ))
     }
 }
 
-/// [`Access`] from a header map (for handlers that also need the raw request).
-pub fn access_from_headers(
+/// The caller of a request, from its `Authorization` header: a legacy session token
+/// (`Bearer`) or an OAuth access token (`DPoP`, with its proof in the `DPoP` header, checklist
+/// #155). `None` without the header.
+pub async fn authenticate(
     state: &AppState,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
     headers: &axum::http::HeaderMap,
-) -> Result<pds::AuthContext, ApiError> {
-    let value = headers
-        .get(AUTHORIZATION)
-        .ok_or_else(ApiError::auth_missing)?;
+) -> Result<Option<pds::AuthContext>, ApiError> {
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
     let value = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("InvalidToken", "Malformed authorization header"))?;
-    let token = match value.split_once(' ') {
-        Some((s, rest)) if s.eq_ignore_ascii_case("Bearer") && !rest.trim().is_empty() => {
-            rest.trim()
-        }
+    let (scheme, token) = match value.split_once(' ') {
+        Some((s, rest)) if !rest.trim().is_empty() => (s, rest.trim()),
         _ => {
             return Err(ApiError::unauthorized(
                 "InvalidToken",
@@ -112,7 +117,81 @@ pub fn access_from_headers(
             ));
         }
     };
-    Ok(state.pds().verify_access_token(token)?)
+    if scheme.eq_ignore_ascii_case("Bearer") {
+        if is_oauth_token(token) {
+            return Err(ApiError::unauthorized(
+                "InvalidToken",
+                "OAuth access tokens are DPoP-bound: send them as Authorization: DPoP",
+            ));
+        }
+        return Ok(Some(state.pds().verify_access_token(token)?));
+    }
+    if !scheme.eq_ignore_ascii_case("DPoP") {
+        return Err(ApiError::unauthorized(
+            "InvalidToken",
+            "Unexpected authorization type",
+        ));
+    }
+    let proof = headers.get("dpop").and_then(|v| v.to_str().ok());
+    let url = crate::oauth::request_url(state, uri);
+    let pds = state.pds();
+    let checked = pds
+        .oauth_dpop(proof, method.as_str(), &url, Some(token))
+        .map_err(dpop_rejection)?;
+    Ok(Some(
+        pds.oauth_verify_access(token, &checked)
+            .await
+            .map_err(dpop_rejection)?,
+    ))
+}
+
+/// Whether a token's JOSE header says it is one of our OAuth access tokens (ES256/ES256K;
+/// legacy session tokens are HS256).
+fn is_oauth_token(token: &str) -> bool {
+    let Some(header) = token.split('.').next() else {
+        return false;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|h| {
+        matches!(
+            h.get("alg").and_then(|a| a.as_str()),
+            Some("ES256" | "ES256K")
+        ) && h.get("typ").and_then(|t| t.as_str()) == Some("at+jwt")
+    })
+}
+
+/// A refused DPoP-authenticated request: 401 with a `WWW-Authenticate: DPoP` challenge naming
+/// the OAuth error (`use_dpop_nonce`, `invalid_dpop_proof`, `invalid_token`), which OAuth
+/// clients read to retry with the nonce or refresh (checklist #157).
+fn dpop_rejection(e: pds::oauth_flow::OAuthError) -> ApiError {
+    let code = e.code.as_str();
+    let description = e.description.replace(['"', '\\'], "'");
+    let challenge =
+        format!(r#"DPoP algs="ES256 ES256K", error="{code}", error_description="{description}""#);
+    let name = match e.code {
+        oauth::OAuthErrorCode::UseDpopNonce => "use_dpop_nonce",
+        oauth::OAuthErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+        _ => "InvalidToken",
+    };
+    let mut api = ApiError::new(axum::http::StatusCode::UNAUTHORIZED, name, e.description);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&challenge) {
+        api = api.with_header(axum::http::header::WWW_AUTHENTICATE, v);
+    }
+    api
+}
+
+/// [`Access`] from a request's parts (for handlers that also need the raw request).
+pub async fn access_from_headers(
+    state: &AppState,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+) -> Result<pds::AuthContext, ApiError> {
+    authenticate(state, method, uri, headers)
+        .await?
+        .ok_or_else(ApiError::auth_missing)
 }
 
 /// An access token if one was sent (public reads that serve more to the owner, checklist #66).
@@ -127,13 +206,9 @@ impl FromRequestParts<AppState> for OptionalAccess {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let OptionalBearer(token) = OptionalBearer::from_request_parts(parts, state).await?;
-        match token {
-            Some(BearerToken(token)) => Ok(OptionalAccess(Some(
-                state.pds().verify_access_token(&token)?,
-            ))),
-            None => Ok(OptionalAccess(None)),
-        }
+        Ok(OptionalAccess(
+            authenticate(state, &parts.method, &parts.uri, &parts.headers).await?,
+        ))
     }
 }
 

@@ -8,7 +8,8 @@
 //! client only sees the generic message of the status (for 500) or a message written for it.
 //!
 //! What this file does not do: the PLC directory's own `{"message"}` error bodies (they mimic
-//! the reference PLC server, see [`crate::plc_directory`]).
+//! the reference PLC server, see [`crate::plc_directory`]), and the OAuth endpoints' errors,
+//! which OAuth clients read as `{"error", "error_description"}` ([`crate::oauth::OAuthApiError`]).
 
 use std::borrow::Cow;
 use std::error::Error as StdError;

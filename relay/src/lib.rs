@@ -34,6 +34,7 @@ pub mod handle_resolver;
 pub mod lexicons;
 pub mod mailer;
 pub mod net;
+pub mod oauth;
 pub mod plc_directory;
 pub mod proxy;
 pub mod rate_limit;

@@ -533,13 +533,33 @@ fn exceeded(s: &Status) -> Response {
     resp
 }
 
-fn bearer(req: &Request) -> Option<&str> {
-    req.headers()
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+/// The account a request's token names: a legacy session token (`Bearer`), or an OAuth
+/// access token (`DPoP`; only its signature is checked here, the proof is checked once by the
+/// handler).
+fn account_of(app: &AppState, req: &Request) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    if let Some(token) = value.strip_prefix("Bearer ") {
+        return app
+            .pds()
+            .verify_access_token(token.trim())
+            .ok()
+            .map(|auth| auth.did.as_str().to_owned());
+    }
+    let token = value.strip_prefix("DPoP ")?;
+    app.pds()
+        .oauth_access_subject(token.trim())
+        .map(|did| did.as_str().to_owned())
+}
+
+/// A form body's fields as a JSON object (the OAuth sign-in form's `identifier`).
+fn form_fields(bytes: &[u8]) -> Option<serde_json::Value> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes).ok()?;
+    Some(serde_json::Value::Object(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect(),
+    ))
 }
 
 fn apply_writes_points(body: &serde_json::Value) -> u32 {
@@ -576,7 +596,16 @@ pub async fn rate_limit(
     req: Request,
     next: Next,
 ) -> Response {
-    let Some(nsid) = req.uri().path().strip_prefix("/xrpc/").map(str::to_owned) else {
+    let path = req.uri().path();
+    // OAuth: every endpoint counts against the global per-IP limit; the sign-in form also
+    // against `createSession`'s per-identifier budget, so it is no way around it.
+    let nsid = if let Some(nsid) = path.strip_prefix("/xrpc/") {
+        nsid.to_owned()
+    } else if path == "/oauth/authorize" && req.method() == axum::http::Method::POST {
+        "com.atproto.server.createSession".to_owned()
+    } else if path.starts_with("/oauth/") {
+        String::new()
+    } else {
         return next.run(req).await;
     };
     let ip = limits.client_ip(&req);
@@ -607,7 +636,9 @@ pub async fn rate_limit(
                     return ApiError::payload_too_large("request entity too large").into_response();
                 }
             };
-            body_json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+            body_json = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .or_else(|| form_fields(&bytes));
             req = Request::from_parts(parts, Body::from(bytes));
         }
         let key = match route.key {
@@ -621,9 +652,7 @@ pub async fn rate_limit(
                     .to_lowercase();
                 Some(format!("{id}-{ip_key}"))
             }
-            KeyBy::Account => bearer(&req)
-                .and_then(|t| app.pds().verify_access_token(t).ok())
-                .map(|auth| auth.did.as_str().to_owned()),
+            KeyBy::Account => account_of(&app, &req),
         };
         if let Some(key) = key {
             let points = match route.cost {

@@ -332,7 +332,14 @@ async fn not_found() -> ApiError {
 /// error normalisation.
 pub fn app(state: AppState) -> Router {
     let xrpc = crate::xrpc::router(&state);
-    let mut router = Router::new().merge(xrpc).fallback(not_found);
+    let mut router = Router::new()
+        .merge(xrpc)
+        .merge(crate::oauth::routes())
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::oauth::dpop_nonce_header,
+        ));
     let limits = &state.config().rate_limits;
     if limits.enabled {
         let limits = Arc::new(crate::rate_limit::RateLimits::new(limits));
@@ -440,6 +447,13 @@ async fn sweep_temp_blobs(state: AppState) {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "collected unreferenced temporary blobs"),
             Err(e) => tracing::warn!(error = %e, "temporary blob collection failed"),
+        }
+        // Expired legacy refresh tokens and OAuth requests, codes, sessions and challenge
+        // memories, on the same schedule.
+        match state.pds().collect_expired_sessions().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(count = n, "deleted expired sessions and OAuth rows"),
+            Err(e) => tracing::warn!(error = %e, "expired session collection failed"),
         }
     }
 }

@@ -251,6 +251,9 @@ impl Resolve for GuardedResolver {
 #[derive(Debug, Clone)]
 pub struct SafeClient {
     client: reqwest::Client,
+    /// The same client without redirects, for fetches that must take the first answer as it
+    /// is (OAuth client metadata: a redirect is an error, checklist #147).
+    no_redirects: reqwest::Client,
     policy: OutboundPolicy,
 }
 
@@ -260,7 +263,15 @@ impl SafeClient {
         let client = SafeClient::builder(policy)
             .build()
             .map_err(SsrfError::Client)?;
-        Ok(SafeClient { client, policy })
+        let no_redirects = SafeClient::builder(policy)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(SsrfError::Client)?;
+        Ok(SafeClient {
+            client,
+            no_redirects,
+            policy,
+        })
     }
 
     /// [`SafeClient::new`], plus host names pinned to socket addresses (port included: a
@@ -273,18 +284,27 @@ impl SafeClient {
         pins: &[(&str, SocketAddr)],
         extra_root_pem: Option<&[u8]>,
     ) -> Result<SafeClient, SsrfError> {
-        let mut builder = SafeClient::builder(policy);
-        if let Some(pem) = extra_root_pem {
-            builder = builder.add_root_certificate(
-                reqwest::Certificate::from_pem(pem).map_err(SsrfError::Client)?,
-            );
-        }
-        for (host, addr) in pins {
-            policy.check_ip(host, addr.ip())?;
-            builder = builder.resolve(host, *addr);
-        }
-        let client = builder.build().map_err(SsrfError::Client)?;
-        Ok(SafeClient { client, policy })
+        let build = |redirects: bool| -> Result<reqwest::Client, SsrfError> {
+            let mut builder = SafeClient::builder(policy);
+            if !redirects {
+                builder = builder.redirect(reqwest::redirect::Policy::none());
+            }
+            if let Some(pem) = extra_root_pem {
+                builder = builder.add_root_certificate(
+                    reqwest::Certificate::from_pem(pem).map_err(SsrfError::Client)?,
+                );
+            }
+            for (host, addr) in pins {
+                policy.check_ip(host, addr.ip())?;
+                builder = builder.resolve(host, *addr);
+            }
+            builder.build().map_err(SsrfError::Client)
+        };
+        Ok(SafeClient {
+            client: build(true)?,
+            no_redirects: build(false)?,
+            policy,
+        })
     }
 
     /// The client's settings: the guarded resolver, redirects re-checked against the policy
@@ -326,6 +346,13 @@ impl SafeClient {
     /// A `GET` request to `url` after checking it against the policy.
     pub fn get(&self, url: &str) -> Result<reqwest::RequestBuilder, SsrfError> {
         self.request(reqwest::Method::GET, url)
+    }
+
+    /// A `GET` request to `url` after checking it against the policy, that does not follow
+    /// redirects (a 3xx is the response).
+    pub fn get_no_redirects(&self, url: &str) -> Result<reqwest::RequestBuilder, SsrfError> {
+        let url = self.policy.check_url(url)?;
+        Ok(self.no_redirects.get(url))
     }
 
     /// A `POST` request to `url` after checking it against the policy.

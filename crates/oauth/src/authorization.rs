@@ -24,7 +24,8 @@ use crate::pkce::{self, PkceError};
 pub const MAX_PARAM_LEN: usize = 2048;
 
 /// Where the authorization response goes (RFC 6749, OAuth 2.0 Form Post Response Mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ResponseMode {
     /// In the redirect's query string (the default for `code`).
     Query,
@@ -48,8 +49,8 @@ impl ResponseMode {
 /// `prompt` values the authorization page honours.
 pub const PROMPTS: &[&str] = &["none", "login", "consent", "select_account"];
 
-/// A validated authorization request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A validated authorization request (serialisable, to be stored behind its `request_uri`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuthorizationRequest {
     /// The client.
     pub client_id: String,

@@ -108,6 +108,7 @@ pub use events::{EVENT_FRAME_OVERHEAD, MAX_EVENT_FRAME};
 mod import;
 pub mod jwt;
 pub mod mailer;
+pub mod oauth_flow;
 pub mod plc;
 pub mod ports;
 mod preferences;
@@ -263,6 +264,8 @@ pub struct PdsDeps {
     pub account_admin: Arc<dyn ports::AccountAdminStore>,
     /// Consistent repository snapshots (streamed `getRepo`).
     pub snapshots: Arc<dyn ports::RepoSnapshotStore>,
+    /// OAuth requests, codes and sessions.
+    pub oauth: Arc<dyn ports::OAuthStore>,
 }
 
 impl PdsDeps {
@@ -283,6 +286,7 @@ impl PdsDeps {
             + ports::AccountAdminStore
             + ports::EmailTokenStore
             + ports::AuthFactorStore
+            + ports::OAuthStore
             + 'static,
     {
         PdsDeps {
@@ -294,6 +298,7 @@ impl PdsDeps {
             events: store.clone(),
             email_tokens: store.clone(),
             auth_factors: store.clone(),
+            oauth: store.clone(),
             mailer: Arc::new(mailer::NoMailer),
             snapshots: store,
             blob_store,
@@ -313,6 +318,9 @@ pub struct Pds {
     cache: repo_cache::RepoCache,
     new_events: tokio::sync::watch::Sender<Seq>,
     service_jwts: service_auth::ReplayCache,
+    /// The OAuth Authorization Server's keys and memories (`None`: the public URL cannot be
+    /// an issuer).
+    oauth: Option<oauth_flow::OAuthServer>,
 }
 
 impl std::fmt::Debug for Pds {
@@ -336,6 +344,7 @@ impl Pds {
             cache,
             new_events: tokio::sync::watch::channel(0).0,
             service_jwts: service_auth::ReplayCache::default(),
+            oauth: oauth_flow::OAuthServer::new(&config.public_url, &config.secret_key),
             config,
             deps,
         }

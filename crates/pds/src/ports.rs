@@ -21,6 +21,8 @@ pub mod testsuite;
 pub mod testsuite_account_admin;
 #[cfg(feature = "testsuite")]
 pub mod testsuite_auth_factor;
+#[cfg(feature = "testsuite")]
+pub mod testsuite_oauth;
 
 mod account_admin;
 pub use account_admin::*;
@@ -30,6 +32,10 @@ mod email_tokens;
 pub use email_tokens::{EmailTokenRow, EmailTokenStore, TokenPurpose};
 mod auth_factor;
 pub use auth_factor::AuthFactorStore;
+mod oauth;
+pub use oauth::{
+    CodeTake, OAuthCodeRow, OAuthRequestRow, OAuthSessionRow, OAuthStore, RefreshRotation,
+};
 
 use async_trait::async_trait;
 use data_model::Cid;
@@ -83,6 +89,8 @@ pub enum Conflict {
     HeadMoved,
     /// A record references a blob this account has not uploaded (checklist #173).
     MissingBlob(Cid),
+    /// An OAuth PKCE challenge was used in the last day (checklist #153).
+    OAuthChallenge,
 }
 
 impl std::fmt::Display for Conflict {
@@ -94,6 +102,7 @@ impl std::fmt::Display for Conflict {
             Conflict::AppPasswordName => f.write_str("app password name already in use"),
             Conflict::HeadMoved => f.write_str("repository head moved"),
             Conflict::MissingBlob(cid) => write!(f, "blob {cid} not found"),
+            Conflict::OAuthChallenge => f.write_str("code_challenge used before"),
         }
     }
 }

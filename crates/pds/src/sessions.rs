@@ -169,7 +169,10 @@ impl Pds {
         self.tokens.access_context(&claims)
     }
 
-    async fn account_by_identifier(&self, identifier: &str) -> Result<Option<AccountRow>> {
+    pub(crate) async fn account_by_identifier(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<AccountRow>> {
         let identifier = identifier.trim();
         if identifier.starts_with("did:") {
             let Ok(did) = identifier.parse::<Did>() else {
@@ -483,13 +486,17 @@ impl Pds {
         Ok(crate::jwt::service_jwt(&key, &auth.did, aud, lxm, now, exp))
     }
 
-    /// Deletes expired refresh tokens (housekeeping, for a periodic task); returns how many.
+    /// Deletes expired refresh tokens and expired OAuth rows (requests, codes, sessions,
+    /// challenge memories): housekeeping for the relay's hourly sweep; returns how many.
     pub async fn collect_expired_sessions(&self) -> Result<u64> {
-        Ok(self
+        let now = now_ms();
+        let legacy = self
             .deps
             .accounts
-            .delete_expired_refresh_tokens(now_ms())
-            .await?)
+            .delete_expired_refresh_tokens(now)
+            .await?;
+        let oauth = self.deps.oauth.sweep(now).await?;
+        Ok(legacy + oauth)
     }
 
     /// The account's signing key, decrypted.

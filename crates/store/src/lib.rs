@@ -30,7 +30,8 @@
 //! commit), `0004_email_tokens.sql` (emailed one-time codes, hashed; email confirmation time),
 //! `0005_invites_and_reserved_keys.sql` (invite codes and their uses, reserved signing keys),
 //! `0008_email_auth_factor.sql` (the email sign-in code switch; 0006 and 0007 were never
-//! used, and versions only need to increase). Never edit an applied migration; `build.rs`
+//! used, and versions only need to increase), `0010_oauth.sql` (the OAuth Authorization Server's
+//! requests, PKCE challenges, codes and sessions). Never edit an applied migration; `build.rs`
 //! makes cargo re-embed the folder when a file changes.
 //!
 //! This crate is the only one that knows sqlx. It holds no domain logic: every method is one
@@ -46,6 +47,7 @@ mod sqlite_account_admin;
 mod sqlite_auth_factor;
 mod sqlite_commit;
 mod sqlite_email;
+mod sqlite_oauth;
 mod sqlite_read;
 mod sqlite_stream;
 

@@ -138,7 +138,7 @@ async fn catchall(
     let Some(aud) = crate::proxy::requested_target(&state, &nsid, &headers)? else {
         return Err(ApiError::method_not_implemented());
     };
-    let auth = crate::auth::access_from_headers(&state, &headers)?;
+    let auth = crate::auth::access_from_headers(&state, &method, &uri, &headers).await?;
     let target = crate::proxy::resolve_target(&state, &aud).await?;
     let token = state
         .pds()

@@ -12,6 +12,7 @@ mod http_basics;
 mod identity_resolve;
 mod import_repo;
 mod migration_firehose;
+mod oauth;
 mod pds_flow;
 mod plc_directory;
 mod proxy;

@@ -450,3 +450,34 @@ async fn checklist_179_per_ip_limit_counts_the_connection_address() {
     assert_eq!(create(b, "ipb2.test").await.status().as_u16(), 429);
     server.stop().await;
 }
+
+/// The OAuth sign-in form shares `createSession`'s per-identifier budget: it is no way around
+/// the password-guessing limit (checklist #177).
+#[tokio::test]
+async fn checklist_177_oauth_sign_in_counts_against_create_session() {
+    let relay =
+        relay_with("rate_limits.enabled = true\nrate_limits.create_session = [\"2/5m\"]").await;
+    create_account(&relay, "alice.test").await;
+    for _ in 0..2 {
+        assert!(login(&relay, "alice.test").await.status.is_success());
+    }
+    let form = "client_id=http%3A%2F%2Flocalhost&request_uri=x&identifier=alice.test&password=guess&decision=approve";
+    let request = Request::post("/oauth/authorize")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(form))
+        .unwrap();
+    let r = send(&relay.app, request).await;
+    assert_eq!(
+        r.status.as_u16(),
+        429,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    // Another identifier is not held back by alice's budget.
+    let other = form.replace("alice.test", "bob.test");
+    let request = Request::post("/oauth/authorize")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(other))
+        .unwrap();
+    assert_ne!(send(&relay.app, request).await.status.as_u16(), 429);
+}

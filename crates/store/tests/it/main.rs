@@ -6,3 +6,4 @@ mod auth_factor;
 mod checkpoint;
 mod conformance;
 mod inline_reads;
+mod oauth;
