@@ -756,8 +756,9 @@ impl Pds {
         }
         Ok(AuthContext {
             did: session.did,
-            scope: AccessScope::AppPassword {
+            scope: AccessScope::OAuth {
                 privileged: scopes.transition_chat(),
+                email: scopes.transition_email(),
             },
         })
     }

@@ -298,6 +298,11 @@ async fn checklist_151_161_the_whole_flow() {
     )
     .await;
     assert_eq!(session.json()["did"], alice.did.as_str());
+    // No `transition:email`: no email (#165); the password session sees it.
+    assert!(session.json().get("email").is_none(), "{}", session.json());
+    let own =
+        crate::pds_flow::get(&relay, "com.atproto.server.getSession", Some(&alice.access)).await;
+    assert_eq!(own.json()["email"], "alice.test@example.com");
 
     // The same token as Bearer: 401 (#155).
     let bearer = crate::pds_flow::get(&relay, "com.atproto.server.getSession", Some(&access)).await;
