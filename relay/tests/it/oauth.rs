@@ -633,3 +633,62 @@ async fn revocation_and_denial() {
     assert_eq!(get_param(&params, "error"), "access_denied");
     assert_eq!(get_param(&params, "state"), "st-d2");
 }
+
+/// CORS on the metadata, PAR and token endpoints (#152): a browser app's preflight passes
+/// with the DPoP header allowed, and `DPoP-Nonce` is readable by scripts.
+#[tokio::test]
+async fn checklist_152_cors_on_oauth_endpoints() {
+    let relay = TestRelay::start(&[]).await;
+    for path in [
+        "/oauth/par",
+        "/oauth/token",
+        "/oauth/revoke",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let preflight = Request::builder()
+            .method(Method::OPTIONS)
+            .uri(path)
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "dpop,content-type")
+            .body(Body::empty())
+            .unwrap();
+        let reply = send(&relay.app, preflight).await;
+        assert!(reply.status.is_success(), "{path}: {}", reply.status);
+        assert_eq!(
+            reply.headers.get("access-control-allow-origin").unwrap(),
+            "*",
+            "{path}"
+        );
+        let allowed = reply
+            .headers
+            .get("access-control-allow-headers")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(allowed.contains("dpop"), "{path}: {allowed}");
+    }
+    let mut dpop = Dpop::new();
+    let proof = dpop.proof("POST", "/oauth/par", None);
+    let req = Request::post("/oauth/par")
+        .header("origin", "https://app.example.com")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("dpop", proof)
+        .body(Body::from("client_id=x"))
+        .unwrap();
+    let reply = send(&relay.app, req).await;
+    assert_eq!(reply.json()["error"], "use_dpop_nonce");
+    assert!(reply.headers.contains_key("dpop-nonce"));
+    let exposed = reply
+        .headers
+        .get("access-control-expose-headers")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("dpop-nonce") && exposed.contains("www-authenticate"),
+        "{exposed}"
+    );
+}
