@@ -178,12 +178,16 @@ async fn resolve_client(state: &AppState, client_id: &str) -> OResult<ClientMeta
     Ok(validate_document(&id, status, content_type.as_deref(), &body).map_err(OAuthError::from)?)
 }
 
+/// A confidential client's authentication: the key it signed with (`kid`, thumbprint) and
+/// its current key set.
+type ClientAuth = Option<((String, String), serde_json::Value)>;
+
 /// Authenticates a confidential client (`private_key_jwt`); `None` for a public client.
 async fn authenticate_client(
     state: &AppState,
     client: &ClientMetadata,
     form: &[(String, String)],
-) -> OResult<Option<(String, String)>> {
+) -> OResult<ClientAuth> {
     if !client.is_confidential() {
         return Ok(None);
     }
@@ -237,7 +241,7 @@ async fn authenticate_client(
     state
         .pds()
         .oauth_once(&format!("assertion:{}:{}", client.client_id, checked.jti))?;
-    Ok(Some((checked.kid, checked.jkt)))
+    Ok(Some(((checked.kid, checked.jkt), jwks)))
 }
 
 fn time_secs() -> i64 {
@@ -277,7 +281,9 @@ async fn par(
     let client_id = param(&form, "client_id")
         .ok_or_else(|| oauth_error(OAuthErrorCode::InvalidRequest, "client_id is required"))?;
     let client = resolve_client(&state, client_id).await?;
-    let client_key = authenticate_client(&state, &client, &form).await?;
+    let client_key = authenticate_client(&state, &client, &form)
+        .await?
+        .map(|(key, _)| key);
     let pushed = state
         .pds()
         .oauth_par(&client, client_key, &form, &proof)
@@ -421,7 +427,10 @@ async fn token(
     let client_id = param(&form, "client_id")
         .ok_or_else(|| oauth_error(OAuthErrorCode::InvalidRequest, "client_id is required"))?;
     let client = resolve_client(&state, client_id).await?;
-    let client_key = authenticate_client(&state, &client, &form).await?;
+    let (client_key, client_jwks) = match authenticate_client(&state, &client, &form).await? {
+        Some((key, jwks)) => (Some(key), Some(jwks)),
+        None => (None, None),
+    };
     let grant = match param(&form, "grant_type") {
         Some("authorization_code") => TokenGrant::Code {
             code: param(&form, "code")
@@ -443,7 +452,7 @@ async fn token(
     };
     let tokens = state
         .pds()
-        .oauth_token(&client, client_key, grant, &proof)
+        .oauth_token(&client, client_key, client_jwks.as_ref(), grant, &proof)
         .await?;
     let body = serde_json::to_value(&tokens).unwrap_or_default();
     Ok(no_store(body, StatusCode::OK))

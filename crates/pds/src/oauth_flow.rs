@@ -499,11 +499,14 @@ impl Pds {
     }
 
     /// The token endpoint: a code or a refresh token for `client` (authenticated with
-    /// `client_key` when confidential), with the request's DPoP proof.
+    /// `client_key` when confidential, against its current key set `client_jwks`), with the
+    /// request's DPoP proof. A confidential client's session ends when the key it signed in
+    /// with has left its key set (checklist #160).
     pub async fn oauth_token(
         &self,
         client: &ClientMetadata,
         client_key: Option<(String, String)>,
+        client_jwks: Option<&serde_json::Value>,
         grant: TokenGrant<'_>,
         proof: &DpopProof,
     ) -> OResult<TokenResponse> {
@@ -603,6 +606,18 @@ impl Pds {
                 if let Some(s) = &current {
                     if s.client_id != client.client_id {
                         return Err(OAuthError::grant("refresh token of another client"));
+                    }
+                    if let (Some((kid, jkt)), Some(jwks)) = (&s.client_key, client_jwks)
+                        && !oauth::client_auth::key_still_published(jwks, kid, jkt)
+                    {
+                        self.deps
+                            .oauth
+                            .revoke_session(&s.id)
+                            .await
+                            .map_err(OAuthError::store)?;
+                        return Err(OAuthError::grant(
+                            "the client's key for this session was removed: the session is revoked",
+                        ));
                     }
                     if s.dpop_jkt != proof.jkt {
                         return Err(OAuthError::grant(
