@@ -313,9 +313,13 @@ async fn authorize_page(
         );
     };
     match state.pds().oauth_pending(&client_id, &request_uri).await {
-        Ok(pending) => {
-            sign_in_page(&client_id, &request_uri, &pending.request, None).into_response()
-        }
+        Ok(pending) => sign_in_page(
+            &client_id,
+            &request_uri,
+            &pending.request,
+            &SignInPage::default(),
+        )
+        .into_response(),
         Err(e) => page_error(&e.description),
     }
 }
@@ -353,14 +357,30 @@ async fn authorize_submit(State(state): State<AppState>, body: Bytes) -> Respons
     }
     let identifier = param(&form, "identifier").unwrap_or("");
     let password = param(&form, "password").unwrap_or("");
+    let code = param(&form, "code");
     match state
         .pds()
-        .oauth_approve(client_id, request_uri, identifier, password)
+        .oauth_approve(client_id, request_uri, identifier, password, code)
         .await
     {
         Ok(redirect) => redirect_to_client(redirect),
         Err(ApproveError::SignIn(why)) => {
-            sign_in_page(client_id, request_uri, &pending.request, Some(why)).into_response()
+            let page = SignInPage {
+                error: Some(why),
+                identifier: Some(identifier),
+                ask_code: code.is_some(),
+            };
+            sign_in_page(client_id, request_uri, &pending.request, &page).into_response()
+        }
+        Err(ApproveError::CodeRequired) => {
+            let page = SignInPage {
+                error: Some(
+                    "We emailed you a sign-in code. Enter it with your password to continue.",
+                ),
+                identifier: Some(identifier),
+                ask_code: true,
+            };
+            sign_in_page(client_id, request_uri, &pending.request, &page).into_response()
         }
         Err(ApproveError::OAuth(e)) => page_error(&e.description),
         Err(ApproveError::Pds(e)) => {
@@ -539,23 +559,44 @@ fn page_error(message: &str) -> Response {
         .into_response()
 }
 
+/// What the sign-in form shows besides the request.
+#[derive(Debug, Default)]
+struct SignInPage<'a> {
+    /// Why the last attempt failed (or what to do next).
+    error: Option<&'a str>,
+    /// The identifier typed last time (else the login hint).
+    identifier: Option<&'a str>,
+    /// Whether to ask for the emailed sign-in code.
+    ask_code: bool,
+}
+
 /// The sign-in and consent form. The full `client_id` URL is shown, never the client's
 /// unverified name or logo (checklist #163).
 fn sign_in_page(
     client_id: &str,
     request_uri: &str,
     request: &oauth::authorization::AuthorizationRequest,
-    error: Option<&str>,
+    view: &SignInPage<'_>,
 ) -> impl IntoResponse + use<> {
     let scopes: String = request
         .scope
         .split(' ')
         .map(|s| format!("<li><code>{}</code></li>", escape(s)))
         .collect();
-    let error = error.map_or_else(String::new, |e| {
+    let error = view.error.map_or_else(String::new, |e| {
         format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))
     });
-    let hint = request.login_hint.as_deref().unwrap_or("");
+    let identifier = view
+        .identifier
+        .filter(|i| !i.is_empty())
+        .or(request.login_hint.as_deref())
+        .unwrap_or("");
+    let code = if view.ask_code {
+        r#"<label for="code">Sign-in code from your email</label>
+<input id="code" name="code" autocomplete="one-time-code" required>"#
+    } else {
+        ""
+    };
     let body = format!(
         r#"<h1>Sign in</h1>
 <p>The app <code>{client}</code> asks to use your account with these permissions:</p>
@@ -565,15 +606,16 @@ fn sign_in_page(
 <input type="hidden" name="client_id" value="{client}">
 <input type="hidden" name="request_uri" value="{request_uri}">
 <label for="identifier">Handle or email</label>
-<input id="identifier" name="identifier" autocomplete="username" value="{hint}" required>
+<input id="identifier" name="identifier" autocomplete="username" value="{identifier}" required>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password">
+{code}
 <button name="decision" value="approve" type="submit">Sign in and allow</button>
 <button name="decision" value="deny" type="submit" formnovalidate>Deny</button>
 </form>"#,
         client = escape(client_id),
         request_uri = escape(request_uri),
-        hint = escape(hint),
+        identifier = escape(identifier),
     );
     page("Sign in", &body)
 }

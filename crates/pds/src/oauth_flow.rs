@@ -407,7 +407,8 @@ impl Pds {
         })
     }
 
-    /// The user signed in (account password) and approved: the request becomes a code and
+    /// The user signed in (account password, and the mailed code when email two-factor
+    /// sign-in is on) and approved: the request becomes a code and
     /// the browser goes back to the client with `code`, `state` and `iss` (checklist #154).
     /// A failed sign-in is [`crate::ErrorKind::AuthenticationRequired`]-like: the page shows it
     /// and the request stays usable.
@@ -417,6 +418,7 @@ impl Pds {
         request_uri: &str,
         identifier: &str,
         password: &str,
+        email_code: Option<&str>,
     ) -> std::result::Result<AuthorizationRedirect, ApproveError> {
         let server = self.oauth_server().map_err(ApproveError::OAuth)?;
         let (row, stored) = self
@@ -451,18 +453,24 @@ impl Pds {
         if account.takedown_ref.is_some() {
             return Err(ApproveError::SignIn("Account has been taken down"));
         }
-        // Email sign-in codes are not offered on this page yet: signing in here would skip
-        // the second factor, so such accounts cannot use OAuth until it is.
-        if self
-            .deps
-            .auth_factors
-            .email_auth_factor(&account.did)
-            .await
-            .map_err(|e| ApproveError::Pds(e.into()))?
-        {
-            return Err(ApproveError::SignIn(
-                "This account requires an email sign-in code, which OAuth sign-in does not support yet",
-            ));
+        // Email two-factor sign-in: the first attempt mails a code and asks for it; the next
+        // one must carry it (checklist #129 holds for OAuth sign-in too).
+        match self.second_factor(&account, email_code).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == crate::ErrorKind::AuthFactorTokenRequired => {
+                return Err(ApproveError::CodeRequired);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    crate::ErrorKind::InvalidToken | crate::ErrorKind::ExpiredToken
+                ) =>
+            {
+                return Err(ApproveError::SignIn(
+                    "The sign-in code is wrong or has expired",
+                ));
+            }
+            Err(e) => return Err(ApproveError::Pds(e)),
         }
         let code = format!("cod-{}", token::random_id());
         let code_row = OAuthCodeRow {
@@ -785,6 +793,10 @@ pub enum ApproveError {
     /// The sign-in failed; the page says why and the user may try again.
     #[error("{0}")]
     SignIn(&'static str),
+    /// The account has email two-factor sign-in on: a code was mailed, and the page must ask
+    /// for it (with the password again).
+    #[error("a sign-in code was sent to the account's email")]
+    CodeRequired,
     /// The request is unusable (unknown, expired): an OAuth error.
     #[error(transparent)]
     OAuth(OAuthError),

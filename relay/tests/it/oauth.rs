@@ -963,3 +963,50 @@ async fn checklist_147_160_confidential_client_and_its_key() {
     .await;
     assert_eq!(gone.status, StatusCode::UNAUTHORIZED);
 }
+
+/// Email two-factor sign-in holds on the OAuth page too (checklist #129): the password alone
+/// mails a code and asks for it; a wrong code is refused; the right one signs in.
+#[tokio::test]
+async fn checklist_129_oauth_sign_in_asks_for_the_emailed_code() {
+    let relay = TestRelay::start(&[]).await;
+    crate::email_2fa::alice_with_2fa(&relay).await;
+    let mut dpop = Dpop::new();
+    let _ = push(&relay, &mut dpop, "st-2fa", &[]).await;
+    let pushed = push(&relay, &mut dpop, "st-2fa", &[]).await;
+    assert_eq!(pushed.status, StatusCode::CREATED);
+    let request_uri = pushed.json()["request_uri"].as_str().unwrap().to_owned();
+    let cid = client_id();
+    let attempt = |code: Option<&str>| {
+        let mut form = vec![
+            ("client_id", cid.as_str()),
+            ("request_uri", request_uri.as_str()),
+            ("identifier", "alice.test"),
+            ("password", "hunter2-password"),
+            ("decision", "approve"),
+        ];
+        if let Some(c) = code {
+            form.push(("code", c));
+        }
+        let body = serde_urlencoded::to_string(&form).unwrap();
+        let req = Request::post("/oauth/authorize")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        let app = relay.app.clone();
+        async move { send(&app, req).await }
+    };
+    let first = attempt(None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let html = String::from_utf8_lossy(&first.body).into_owned();
+    assert!(
+        html.contains("emailed you a sign-in code") && html.contains(r#"name="code""#),
+        "{html}"
+    );
+    let code = crate::email_2fa::newest_code(&relay);
+    let wrong = attempt(Some("AAAAA-BBBBB")).await;
+    assert_eq!(wrong.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&wrong.body).contains("wrong or has expired"));
+    let ok = attempt(Some(&code)).await;
+    let params = redirect_params(&ok);
+    assert_eq!(get_param(&params, "state"), "st-2fa");
+}
