@@ -6,7 +6,8 @@
 #      (interop-tests/node); `@atproto/api` and the Python `atproto` SDK drive a real
 #      `relay serve` with our local PLC directory (interop-tests/e2e, interop-tests/python);
 #      `@atproto/sync` and the Python SDK consume our firehose (interop-tests/firehose).
-# Needs: the Rust toolchain, Node.js + npm, python3 (npm and PyPI packages are installed on
+# Needs: the Rust toolchain, Node.js + npm, python3, and Debian's chromium for the OAuth page test
+# (skipped with a reason when absent, outside CI; npm and PyPI packages are installed on
 # first use).
 # MST_TEST_SUITE may point at the 16,384-case MST suite; default ../shared/mst-test-suite.
 set -euo pipefail

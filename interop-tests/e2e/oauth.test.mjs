@@ -3,59 +3,19 @@
 // the PDS, the DID through the PLC directory, discovers the authorization server from the PDS's
 // protected-resource document, pushes the request with DPoP (its nonce round trip included),
 // and, after the sign-in page answered, exchanges the code and makes DPoP-bound XRPC calls
-// through `@atproto/api`'s Agent. The test plays the user's browser: it posts the page's form
-// (a real-browser run is still to come). Checklist section O.
+// through `@atproto/api`'s Agent. The test plays the user's browser by posting the page's form;
+// oauth-browser.test.mjs drives the same page in headless Chromium. Checklist section O.
 //
 // Run through ./run.sh (it starts `relay plc serve` + `relay serve` and sets PDS_URL, PLC_URL).
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Agent, AtpAgent } from '@atproto/api'
-import { NodeOAuthClient } from '@atproto/oauth-client-node'
-import { requestLocalLock } from '@atproto/oauth-client'
 import { env, randomSuffix } from './lib/util.mjs'
+import { makeClient, redirectUri, scope } from './lib/oauth.mjs'
 
 const { pdsUrl, plcUrl } = env()
 const password = `pw-${randomSuffix(12)}`
 const handle = `oauth-${randomSuffix(6)}.test`
-const redirectUri = 'http://127.0.0.1/callback'
-const scope = 'atproto transition:generic'
-
-function memoryStore() {
-  const m = new Map()
-  return {
-    async get(k) {
-      return m.get(k)
-    },
-    async set(k, v) {
-      m.set(k, v)
-    },
-    async del(k) {
-      m.delete(k)
-    },
-  }
-}
-
-function makeClient() {
-  const clientId = `http://localhost?${new URLSearchParams({ redirect_uri: redirectUri, scope })}`
-  return new NodeOAuthClient({
-    clientMetadata: {
-      client_id: clientId,
-      redirect_uris: [redirectUri],
-      scope,
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-      application_type: 'native',
-      dpop_bound_access_tokens: true,
-    },
-    stateStore: memoryStore(),
-    sessionStore: memoryStore(),
-    handleResolver: pdsUrl,
-    plcDirectoryUrl: plcUrl,
-    allowHttp: true,
-    requestLock: requestLocalLock,
-  })
-}
 
 /** Plays the browser: opens the authorization URL, signs in, returns the callback params. */
 async function signInAsUser(authorizeUrl, pw) {
@@ -85,7 +45,7 @@ test('oauth-client-node signs in, calls XRPC with DPoP, refreshes and signs out'
   await admin.createAccount({ handle, password, email: `${handle.split('.')[0]}@example.com` })
   const did = admin.session.did
 
-  const client = makeClient()
+  const client = makeClient({ pdsUrl, plcUrl })
   const authorizeUrl = await client.authorize(handle, { scope })
   assert.equal(authorizeUrl.origin, new URL(pdsUrl).origin, 'the PDS is its own authorization server')
 

@@ -178,12 +178,16 @@ async fn resolve_client(state: &AppState, client_id: &str) -> OResult<ClientMeta
     Ok(validate_document(&id, status, content_type.as_deref(), &body).map_err(OAuthError::from)?)
 }
 
+/// A confidential client's authentication: the key it signed with (`kid`, thumbprint) and
+/// its current key set.
+type ClientAuth = Option<((String, String), serde_json::Value)>;
+
 /// Authenticates a confidential client (`private_key_jwt`); `None` for a public client.
 async fn authenticate_client(
     state: &AppState,
     client: &ClientMetadata,
     form: &[(String, String)],
-) -> OResult<Option<(String, String)>> {
+) -> OResult<ClientAuth> {
     if !client.is_confidential() {
         return Ok(None);
     }
@@ -237,7 +241,7 @@ async fn authenticate_client(
     state
         .pds()
         .oauth_once(&format!("assertion:{}:{}", client.client_id, checked.jti))?;
-    Ok(Some((checked.kid, checked.jkt)))
+    Ok(Some(((checked.kid, checked.jkt), jwks)))
 }
 
 fn time_secs() -> i64 {
@@ -277,7 +281,9 @@ async fn par(
     let client_id = param(&form, "client_id")
         .ok_or_else(|| oauth_error(OAuthErrorCode::InvalidRequest, "client_id is required"))?;
     let client = resolve_client(&state, client_id).await?;
-    let client_key = authenticate_client(&state, &client, &form).await?;
+    let client_key = authenticate_client(&state, &client, &form)
+        .await?
+        .map(|(key, _)| key);
     let pushed = state
         .pds()
         .oauth_par(&client, client_key, &form, &proof)
@@ -307,9 +313,13 @@ async fn authorize_page(
         );
     };
     match state.pds().oauth_pending(&client_id, &request_uri).await {
-        Ok(pending) => {
-            sign_in_page(&client_id, &request_uri, &pending.request, None).into_response()
-        }
+        Ok(pending) => sign_in_page(
+            &client_id,
+            &request_uri,
+            &pending.request,
+            &SignInPage::default(),
+        )
+        .into_response(),
         Err(e) => page_error(&e.description),
     }
 }
@@ -347,14 +357,30 @@ async fn authorize_submit(State(state): State<AppState>, body: Bytes) -> Respons
     }
     let identifier = param(&form, "identifier").unwrap_or("");
     let password = param(&form, "password").unwrap_or("");
+    let code = param(&form, "code");
     match state
         .pds()
-        .oauth_approve(client_id, request_uri, identifier, password)
+        .oauth_approve(client_id, request_uri, identifier, password, code)
         .await
     {
         Ok(redirect) => redirect_to_client(redirect),
         Err(ApproveError::SignIn(why)) => {
-            sign_in_page(client_id, request_uri, &pending.request, Some(why)).into_response()
+            let page = SignInPage {
+                error: Some(why),
+                identifier: Some(identifier),
+                ask_code: code.is_some(),
+            };
+            sign_in_page(client_id, request_uri, &pending.request, &page).into_response()
+        }
+        Err(ApproveError::CodeRequired) => {
+            let page = SignInPage {
+                error: Some(
+                    "We emailed you a sign-in code. Enter it with your password to continue.",
+                ),
+                identifier: Some(identifier),
+                ask_code: true,
+            };
+            sign_in_page(client_id, request_uri, &pending.request, &page).into_response()
         }
         Err(ApproveError::OAuth(e)) => page_error(&e.description),
         Err(ApproveError::Pds(e)) => {
@@ -421,7 +447,10 @@ async fn token(
     let client_id = param(&form, "client_id")
         .ok_or_else(|| oauth_error(OAuthErrorCode::InvalidRequest, "client_id is required"))?;
     let client = resolve_client(&state, client_id).await?;
-    let client_key = authenticate_client(&state, &client, &form).await?;
+    let (client_key, client_jwks) = match authenticate_client(&state, &client, &form).await? {
+        Some((key, jwks)) => (Some(key), Some(jwks)),
+        None => (None, None),
+    };
     let grant = match param(&form, "grant_type") {
         Some("authorization_code") => TokenGrant::Code {
             code: param(&form, "code")
@@ -443,7 +472,7 @@ async fn token(
     };
     let tokens = state
         .pds()
-        .oauth_token(&client, client_key, grant, &proof)
+        .oauth_token(&client, client_key, client_jwks.as_ref(), grant, &proof)
         .await?;
     let body = serde_json::to_value(&tokens).unwrap_or_default();
     Ok(no_store(body, StatusCode::OK))
@@ -530,23 +559,44 @@ fn page_error(message: &str) -> Response {
         .into_response()
 }
 
+/// What the sign-in form shows besides the request.
+#[derive(Debug, Default)]
+struct SignInPage<'a> {
+    /// Why the last attempt failed (or what to do next).
+    error: Option<&'a str>,
+    /// The identifier typed last time (else the login hint).
+    identifier: Option<&'a str>,
+    /// Whether to ask for the emailed sign-in code.
+    ask_code: bool,
+}
+
 /// The sign-in and consent form. The full `client_id` URL is shown, never the client's
 /// unverified name or logo (checklist #163).
 fn sign_in_page(
     client_id: &str,
     request_uri: &str,
     request: &oauth::authorization::AuthorizationRequest,
-    error: Option<&str>,
+    view: &SignInPage<'_>,
 ) -> impl IntoResponse + use<> {
     let scopes: String = request
         .scope
         .split(' ')
         .map(|s| format!("<li><code>{}</code></li>", escape(s)))
         .collect();
-    let error = error.map_or_else(String::new, |e| {
+    let error = view.error.map_or_else(String::new, |e| {
         format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))
     });
-    let hint = request.login_hint.as_deref().unwrap_or("");
+    let identifier = view
+        .identifier
+        .filter(|i| !i.is_empty())
+        .or(request.login_hint.as_deref())
+        .unwrap_or("");
+    let code = if view.ask_code {
+        r#"<label for="code">Sign-in code from your email</label>
+<input id="code" name="code" autocomplete="one-time-code" required>"#
+    } else {
+        ""
+    };
     let body = format!(
         r#"<h1>Sign in</h1>
 <p>The app <code>{client}</code> asks to use your account with these permissions:</p>
@@ -556,15 +606,16 @@ fn sign_in_page(
 <input type="hidden" name="client_id" value="{client}">
 <input type="hidden" name="request_uri" value="{request_uri}">
 <label for="identifier">Handle or email</label>
-<input id="identifier" name="identifier" autocomplete="username" value="{hint}" required>
+<input id="identifier" name="identifier" autocomplete="username" value="{identifier}" required>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password">
+{code}
 <button name="decision" value="approve" type="submit">Sign in and allow</button>
 <button name="decision" value="deny" type="submit" formnovalidate>Deny</button>
 </form>"#,
         client = escape(client_id),
         request_uri = escape(request_uri),
-        hint = escape(hint),
+        identifier = escape(identifier),
     );
     page("Sign in", &body)
 }

@@ -162,6 +162,27 @@ impl AppState {
         }
     }
 
+    /// The same state with another outbound HTTP client, for tests that serve HTTPS on loopback
+    /// under public-looking names (`SafeClient::new_pinned`). The handle resolver and PLC client
+    /// keep the client they were built with.
+    #[doc(hidden)]
+    pub fn with_http(&self, http: SafeClient) -> AppState {
+        let i = &self.inner;
+        AppState {
+            inner: Arc::new(Inner {
+                config: i.config.clone(),
+                secrets: i.secrets.clone(),
+                http,
+                plc: i.plc.clone(),
+                handles: i.handles.clone(),
+                pds: i.pds.clone(),
+                firehose: i.firehose.clone(),
+                proxy_endpoints: crate::proxy::EndpointCache::default(),
+                subscribers: i.subscribers.clone(),
+            }),
+        }
+    }
+
     /// The use cases.
     pub fn pds(&self) -> &Pds {
         &self.inner.pds

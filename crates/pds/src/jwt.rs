@@ -38,6 +38,15 @@ pub enum AccessScope {
         /// Whether the app password is privileged.
         privileged: bool,
     },
+    /// An OAuth access token with `transition:generic`: what an app password grants
+    /// (`transition:chat.bsky` makes it privileged), and the account's email only with
+    /// `transition:email` (checklist #165).
+    OAuth {
+        /// `transition:chat.bsky` was granted.
+        privileged: bool,
+        /// `transition:email` was granted.
+        email: bool,
+    },
 }
 
 impl AccessScope {
@@ -46,6 +55,13 @@ impl AccessScope {
             AccessScope::Full => SCOPE_ACCESS,
             AccessScope::AppPassword { privileged: false } => SCOPE_APP_PASS,
             AccessScope::AppPassword { privileged: true } => SCOPE_APP_PASS_PRIVILEGED,
+            // Never issued as a session token; the nearest session kind if it ever were.
+            AccessScope::OAuth {
+                privileged: false, ..
+            } => SCOPE_APP_PASS,
+            AccessScope::OAuth {
+                privileged: true, ..
+            } => SCOPE_APP_PASS_PRIVILEGED,
         }
     }
 
@@ -74,9 +90,20 @@ impl AuthContext {
         self.scope == AccessScope::Full
     }
 
-    /// True for full sessions and privileged app passwords.
+    /// True for full sessions, privileged app passwords and OAuth with `transition:chat.bsky`.
     pub fn is_privileged(&self) -> bool {
-        !matches!(self.scope, AccessScope::AppPassword { privileged: false })
+        match self.scope {
+            AccessScope::Full => true,
+            AccessScope::AppPassword { privileged } | AccessScope::OAuth { privileged, .. } => {
+                privileged
+            }
+        }
+    }
+
+    /// Whether the caller may see the account's email (`getSession`): every session token,
+    /// but OAuth only with `transition:email`.
+    pub fn may_read_email(&self) -> bool {
+        !matches!(self.scope, AccessScope::OAuth { email: false, .. })
     }
 
     /// Fails with `InvalidToken` unless this is a full-access session (account management).

@@ -407,7 +407,8 @@ impl Pds {
         })
     }
 
-    /// The user signed in (account password) and approved: the request becomes a code and
+    /// The user signed in (account password, and the mailed code when email two-factor
+    /// sign-in is on) and approved: the request becomes a code and
     /// the browser goes back to the client with `code`, `state` and `iss` (checklist #154).
     /// A failed sign-in is [`crate::ErrorKind::AuthenticationRequired`]-like: the page shows it
     /// and the request stays usable.
@@ -417,6 +418,7 @@ impl Pds {
         request_uri: &str,
         identifier: &str,
         password: &str,
+        email_code: Option<&str>,
     ) -> std::result::Result<AuthorizationRedirect, ApproveError> {
         let server = self.oauth_server().map_err(ApproveError::OAuth)?;
         let (row, stored) = self
@@ -451,18 +453,24 @@ impl Pds {
         if account.takedown_ref.is_some() {
             return Err(ApproveError::SignIn("Account has been taken down"));
         }
-        // Email sign-in codes are not offered on this page yet: signing in here would skip
-        // the second factor, so such accounts cannot use OAuth until it is.
-        if self
-            .deps
-            .auth_factors
-            .email_auth_factor(&account.did)
-            .await
-            .map_err(|e| ApproveError::Pds(e.into()))?
-        {
-            return Err(ApproveError::SignIn(
-                "This account requires an email sign-in code, which OAuth sign-in does not support yet",
-            ));
+        // Email two-factor sign-in: the first attempt mails a code and asks for it; the next
+        // one must carry it (checklist #129 holds for OAuth sign-in too).
+        match self.second_factor(&account, email_code).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == crate::ErrorKind::AuthFactorTokenRequired => {
+                return Err(ApproveError::CodeRequired);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    crate::ErrorKind::InvalidToken | crate::ErrorKind::ExpiredToken
+                ) =>
+            {
+                return Err(ApproveError::SignIn(
+                    "The sign-in code is wrong or has expired",
+                ));
+            }
+            Err(e) => return Err(ApproveError::Pds(e)),
         }
         let code = format!("cod-{}", token::random_id());
         let code_row = OAuthCodeRow {
@@ -499,11 +507,14 @@ impl Pds {
     }
 
     /// The token endpoint: a code or a refresh token for `client` (authenticated with
-    /// `client_key` when confidential), with the request's DPoP proof.
+    /// `client_key` when confidential, against its current key set `client_jwks`), with the
+    /// request's DPoP proof. A confidential client's session ends when the key it signed in
+    /// with has left its key set (checklist #160).
     pub async fn oauth_token(
         &self,
         client: &ClientMetadata,
         client_key: Option<(String, String)>,
+        client_jwks: Option<&serde_json::Value>,
         grant: TokenGrant<'_>,
         proof: &DpopProof,
     ) -> OResult<TokenResponse> {
@@ -603,6 +614,18 @@ impl Pds {
                 if let Some(s) = &current {
                     if s.client_id != client.client_id {
                         return Err(OAuthError::grant("refresh token of another client"));
+                    }
+                    if let (Some((kid, jkt)), Some(jwks)) = (&s.client_key, client_jwks)
+                        && !oauth::client_auth::key_still_published(jwks, kid, jkt)
+                    {
+                        self.deps
+                            .oauth
+                            .revoke_session(&s.id)
+                            .await
+                            .map_err(OAuthError::store)?;
+                        return Err(OAuthError::grant(
+                            "the client's key for this session was removed: the session is revoked",
+                        ));
                     }
                     if s.dpop_jkt != proof.jkt {
                         return Err(OAuthError::grant(
@@ -756,8 +779,9 @@ impl Pds {
         }
         Ok(AuthContext {
             did: session.did,
-            scope: AccessScope::AppPassword {
+            scope: AccessScope::OAuth {
                 privileged: scopes.transition_chat(),
+                email: scopes.transition_email(),
             },
         })
     }
@@ -769,6 +793,10 @@ pub enum ApproveError {
     /// The sign-in failed; the page says why and the user may try again.
     #[error("{0}")]
     SignIn(&'static str),
+    /// The account has email two-factor sign-in on: a code was mailed, and the page must ask
+    /// for it (with the password again).
+    #[error("a sign-in code was sent to the account's email")]
+    CodeRequired,
     /// The request is unusable (unknown, expired): an OAuth error.
     #[error(transparent)]
     OAuth(OAuthError),

@@ -330,8 +330,15 @@ impl Pds {
                 "Account has been taken down",
             ));
         }
-        self.with_email_confirmed(session_of(&row, String::new(), String::new()))
-            .await
+        let mut session = self
+            .with_email_confirmed(session_of(&row, String::new(), String::new()))
+            .await?;
+        if !auth.may_read_email() {
+            session.email = None;
+            session.email_confirmed = false;
+            session.email_auth_factor = false;
+        }
+        Ok(session)
     }
 
     /// `com.atproto.server.deleteSession`: revokes the refresh token.

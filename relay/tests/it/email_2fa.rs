@@ -35,7 +35,7 @@ fn mail_to(relay: &TestRelay, to: &str) -> Vec<String> {
 }
 
 /// The code in the newest email to [`EMAIL`].
-fn newest_code(relay: &TestRelay) -> String {
+pub(crate) fn newest_code(relay: &TestRelay) -> String {
     token_in(mail_to(relay, EMAIL).last().expect("an email to alice"))
 }
 
@@ -84,7 +84,7 @@ async fn update_email(relay: &TestRelay, alice: &Account, email: &str, on: Optio
 }
 
 /// Alice with a confirmed email and email two-factor sign-in on.
-async fn alice_with_2fa(relay: &TestRelay) -> Account {
+pub(crate) async fn alice_with_2fa(relay: &TestRelay) -> Account {
     let alice = create_account(relay, HANDLE).await;
     confirm_email(relay, &alice).await;
     ok(update_email(relay, &alice, EMAIL, Some(true)).await);

@@ -298,6 +298,11 @@ async fn checklist_151_161_the_whole_flow() {
     )
     .await;
     assert_eq!(session.json()["did"], alice.did.as_str());
+    // No `transition:email`: no email (#165); the password session sees it.
+    assert!(session.json().get("email").is_none(), "{}", session.json());
+    let own =
+        crate::pds_flow::get(&relay, "com.atproto.server.getSession", Some(&alice.access)).await;
+    assert_eq!(own.json()["email"], "alice.test@example.com");
 
     // The same token as Bearer: 401 (#155).
     let bearer = crate::pds_flow::get(&relay, "com.atproto.server.getSession", Some(&access)).await;
@@ -627,4 +632,381 @@ async fn revocation_and_denial() {
     let params = redirect_params(&denied);
     assert_eq!(get_param(&params, "error"), "access_denied");
     assert_eq!(get_param(&params, "state"), "st-d2");
+}
+
+/// CORS on the metadata, PAR and token endpoints (#152): a browser app's preflight passes
+/// with the DPoP header allowed, and `DPoP-Nonce` is readable by scripts.
+#[tokio::test]
+async fn checklist_152_cors_on_oauth_endpoints() {
+    let relay = TestRelay::start(&[]).await;
+    for path in [
+        "/oauth/par",
+        "/oauth/token",
+        "/oauth/revoke",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let preflight = Request::builder()
+            .method(Method::OPTIONS)
+            .uri(path)
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "dpop,content-type")
+            .body(Body::empty())
+            .unwrap();
+        let reply = send(&relay.app, preflight).await;
+        assert!(reply.status.is_success(), "{path}: {}", reply.status);
+        assert_eq!(
+            reply.headers.get("access-control-allow-origin").unwrap(),
+            "*",
+            "{path}"
+        );
+        let allowed = reply
+            .headers
+            .get("access-control-allow-headers")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(allowed.contains("dpop"), "{path}: {allowed}");
+    }
+    let mut dpop = Dpop::new();
+    let proof = dpop.proof("POST", "/oauth/par", None);
+    let req = Request::post("/oauth/par")
+        .header("origin", "https://app.example.com")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("dpop", proof)
+        .body(Body::from("client_id=x"))
+        .unwrap();
+    let reply = send(&relay.app, req).await;
+    assert_eq!(reply.json()["error"], "use_dpop_nonce");
+    assert!(reply.headers.contains_key("dpop-nonce"));
+    let exposed = reply
+        .headers
+        .get("access-control-expose-headers")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("dpop-nonce") && exposed.contains("www-authenticate"),
+        "{exposed}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A discoverable, confidential client: its metadata served over real TLS on loopback under a
+// public-looking name (the test root in `tests/fixtures/tls`, trusted by this test's client
+// only), `private_key_jwt` authentication, and the removal of its key.
+
+const CONF_ID: &str = "https://app.wk.example.com/client-metadata.json";
+const CONF_REDIRECT: &str = "https://app.wk.example.com/cb";
+
+/// The confidential client's metadata document, as the test server serves it now.
+static CONF_META: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+fn conf_metadata(keys: &[(&Keypair, &str)]) -> String {
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|(k, kid)| {
+            let mut j = k.public_key().to_jwk();
+            j["kid"] = json!(kid);
+            j
+        })
+        .collect();
+    json!({
+        "client_id": CONF_ID,
+        "application_type": "web",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "redirect_uris": [CONF_REDIRECT],
+        "scope": "atproto transition:generic",
+        "dpop_bound_access_tokens": true,
+        "token_endpoint_auth_method": "private_key_jwt",
+        "token_endpoint_auth_signing_alg": "ES256",
+        "jwks": {"keys": keys},
+    })
+    .to_string()
+}
+
+fn client_answer(host: &str, path: &str) -> crate::common::Answer {
+    let json_ct = || vec!["content-type: application/json".to_owned()];
+    match (host, path) {
+        ("app.wk.example.com", "/client-metadata.json") => {
+            (200, json_ct(), CONF_META.lock().unwrap().clone())
+        }
+        ("moved.wk.example.com", "/client-metadata.json") => {
+            (302, vec![format!("location: {CONF_ID}")], String::new())
+        }
+        // A document claiming to be another client.
+        ("other.wk.example.com", "/client-metadata.json") => {
+            (200, json_ct(), CONF_META.lock().unwrap().clone())
+        }
+        _ => (404, vec![], "not found".to_owned()),
+    }
+}
+
+fn assertion(key: &Keypair, kid: &str, jti: &str) -> String {
+    let header = json!({"alg": "ES256", "kid": kid});
+    let claims = json!({"iss": CONF_ID, "sub": CONF_ID, "aud": ORIGIN, "jti": jti, "iat": now()});
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()))
+    )
+}
+
+async fn conf_post(relay: &TestRelay, dpop: &mut Dpop, path: &str, form: &[(&str, &str)]) -> Reply {
+    let proof = dpop.proof("POST", path, None);
+    let reply = post_form(relay, path, Some(proof), form).await;
+    dpop.saw(&reply);
+    reply
+}
+
+#[tokio::test]
+async fn checklist_147_160_confidential_client_and_its_key() {
+    let server = crate::common::https_server(client_answer).await;
+    let ca = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tls/ca.pem"
+    ))
+    .unwrap();
+    let pins = [
+        ("app.wk.example.com", server),
+        ("moved.wk.example.com", server),
+        ("other.wk.example.com", server),
+    ];
+    let http = relay::ssrf::SafeClient::new_pinned(
+        relay::ssrf::OutboundPolicy {
+            allow_private: true,
+        },
+        &pins,
+        Some(&ca),
+    )
+    .unwrap();
+    let base = TestRelay::start(&[]).await;
+    let state = base.state.with_http(http);
+    let relay = TestRelay {
+        app: relay::app(state.clone()),
+        state,
+        _plc: base._plc,
+    };
+    create_account(&relay, "alice.test").await;
+
+    let k1 = Keypair::generate(Curve::P256);
+    *CONF_META.lock().unwrap() = conf_metadata(&[(&k1, "k1")]);
+    let mut dpop = Dpop::new();
+    let challenge = oauth::pkce::s256_challenge(&verifier_for("conf"));
+    let par = |client: &'static str, assertion: Option<String>| {
+        let mut form = vec![
+            ("client_id".to_owned(), client.to_owned()),
+            ("response_type".to_owned(), "code".to_owned()),
+            ("code_challenge".to_owned(), challenge.clone()),
+            ("code_challenge_method".to_owned(), "S256".to_owned()),
+            ("state".to_owned(), "st-c".to_owned()),
+            ("redirect_uri".to_owned(), CONF_REDIRECT.to_owned()),
+            ("scope".to_owned(), "atproto transition:generic".to_owned()),
+        ];
+        if let Some(a) = assertion {
+            form.push((
+                "client_assertion_type".to_owned(),
+                oauth::client_auth::JWT_BEARER.to_owned(),
+            ));
+            form.push(("client_assertion".to_owned(), a));
+        }
+        form
+    };
+    let send_par = |relay: &TestRelay, dpop: &mut Dpop, form: Vec<(String, String)>| {
+        let proof = dpop.proof("POST", "/oauth/par", None);
+        let body = serde_urlencoded::to_string(&form).unwrap();
+        let req = Request::post("/oauth/par")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("dpop", proof)
+            .body(Body::from(body))
+            .unwrap();
+        let app = relay.app.clone();
+        async move { send(&app, req).await }
+    };
+
+    // Nonce first.
+    let r = send_par(&relay, &mut dpop, par(CONF_ID, None)).await;
+    dpop.saw(&r);
+    // Metadata that redirects, or names another client: refused (#147).
+    let r = send_par(
+        &relay,
+        &mut dpop,
+        par("https://moved.wk.example.com/client-metadata.json", None),
+    )
+    .await;
+    assert_eq!(r.json()["error"], "invalid_client_metadata", "{}", r.json());
+    let r = send_par(
+        &relay,
+        &mut dpop,
+        par("https://other.wk.example.com/client-metadata.json", None),
+    )
+    .await;
+    assert_eq!(r.json()["error"], "invalid_client_metadata", "{}", r.json());
+    // No assertion, a foreign key, then a good one; the same assertion twice is refused.
+    let r = send_par(&relay, &mut dpop, par(CONF_ID, None)).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("invalid_client"))
+    );
+    let stranger = Keypair::generate(Curve::P256);
+    let r = send_par(
+        &relay,
+        &mut dpop,
+        par(CONF_ID, Some(assertion(&stranger, "k1", "a-0"))),
+    )
+    .await;
+    assert_eq!(r.json()["error"], "invalid_client");
+    let good = assertion(&k1, "k1", "a-1");
+    let r = send_par(&relay, &mut dpop, par(CONF_ID, Some(good.clone()))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json());
+    let request_uri = r.json()["request_uri"].as_str().unwrap().to_owned();
+    let r = send_par(&relay, &mut dpop, par(CONF_ID, Some(good))).await;
+    assert_eq!(r.json()["error"], "invalid_client", "a replayed assertion");
+
+    // Sign in, then the code with a fresh assertion.
+    let approved = post_form(
+        &relay,
+        "/oauth/authorize",
+        None,
+        &[
+            ("client_id", CONF_ID),
+            ("request_uri", request_uri.as_str()),
+            ("identifier", "alice.test"),
+            ("password", "hunter2-password"),
+            ("decision", "approve"),
+        ],
+    )
+    .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER);
+    let location = approved
+        .headers
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (base_uri, query) = location.split_once('?').unwrap();
+    assert_eq!(base_uri, CONF_REDIRECT);
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+    let code = get_param(&params, "code").to_owned();
+    let verifier = verifier_for("conf");
+    let a2 = assertion(&k1, "k1", "a-2");
+    let tokens = conf_post(
+        &relay,
+        &mut dpop,
+        "/oauth/token",
+        &[
+            ("client_id", CONF_ID),
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CONF_REDIRECT),
+            ("code_verifier", &verifier),
+            ("client_assertion_type", oauth::client_auth::JWT_BEARER),
+            ("client_assertion", &a2),
+        ],
+    )
+    .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.json());
+    let tokens = tokens.json();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let ok = xrpc(
+        &relay,
+        &mut dpop,
+        Method::GET,
+        "com.atproto.server.getSession",
+        &access,
+        None,
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK);
+
+    // The client rotates its key: k1 leaves the key set. Refreshing (with k2) ends the session
+    // that was bound to k1, and its access token stops working (#160).
+    let k2 = Keypair::generate(Curve::P256);
+    *CONF_META.lock().unwrap() = conf_metadata(&[(&k2, "k2")]);
+    let a3 = assertion(&k2, "k2", "a-3");
+    let refreshed = conf_post(
+        &relay,
+        &mut dpop,
+        "/oauth/token",
+        &[
+            ("client_id", CONF_ID),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_assertion_type", oauth::client_auth::JWT_BEARER),
+            ("client_assertion", &a3),
+        ],
+    )
+    .await;
+    assert_eq!(
+        refreshed.json()["error"],
+        "invalid_grant",
+        "{}",
+        refreshed.json()
+    );
+    let gone = xrpc(
+        &relay,
+        &mut dpop,
+        Method::GET,
+        "com.atproto.server.getSession",
+        &access,
+        None,
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::UNAUTHORIZED);
+}
+
+/// Email two-factor sign-in holds on the OAuth page too (checklist #129): the password alone
+/// mails a code and asks for it; a wrong code is refused; the right one signs in.
+#[tokio::test]
+async fn checklist_129_oauth_sign_in_asks_for_the_emailed_code() {
+    let relay = TestRelay::start(&[]).await;
+    crate::email_2fa::alice_with_2fa(&relay).await;
+    let mut dpop = Dpop::new();
+    let _ = push(&relay, &mut dpop, "st-2fa", &[]).await;
+    let pushed = push(&relay, &mut dpop, "st-2fa", &[]).await;
+    assert_eq!(pushed.status, StatusCode::CREATED);
+    let request_uri = pushed.json()["request_uri"].as_str().unwrap().to_owned();
+    let cid = client_id();
+    let attempt = |code: Option<&str>| {
+        let mut form = vec![
+            ("client_id", cid.as_str()),
+            ("request_uri", request_uri.as_str()),
+            ("identifier", "alice.test"),
+            ("password", "hunter2-password"),
+            ("decision", "approve"),
+        ];
+        if let Some(c) = code {
+            form.push(("code", c));
+        }
+        let body = serde_urlencoded::to_string(&form).unwrap();
+        let req = Request::post("/oauth/authorize")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        let app = relay.app.clone();
+        async move { send(&app, req).await }
+    };
+    let first = attempt(None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let html = String::from_utf8_lossy(&first.body).into_owned();
+    assert!(
+        html.contains("emailed you a sign-in code") && html.contains(r#"name="code""#),
+        "{html}"
+    );
+    let code = crate::email_2fa::newest_code(&relay);
+    let wrong = attempt(Some("AAAAA-BBBBB")).await;
+    assert_eq!(wrong.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&wrong.body).contains("wrong or has expired"));
+    let ok = attempt(Some(&code)).await;
+    let params = redirect_params(&ok);
+    assert_eq!(get_param(&params, "state"), "st-2fa");
 }
