@@ -263,6 +263,43 @@ fn no_store(body: serde_json::Value, status: StatusCode) -> Response {
         .into_response()
 }
 
+/// What PAR and token requests share: the form, the checked DPoP proof, the client's
+/// metadata and its authentication.
+struct ClientRequest {
+    form: Vec<(String, String)>,
+    proof: oauth::dpop::DpopProof,
+    client: ClientMetadata,
+    auth: ClientAuth,
+}
+
+/// Reads a PAR or token request: form, DPoP proof (nonce and replay included), the client by
+/// its `client_id`, and a confidential client's assertion.
+async fn client_request(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> OResult<ClientRequest> {
+    let form = form(body)?;
+    let proof = state.pds().oauth_dpop(
+        dpop_header(headers),
+        method.as_str(),
+        &request_url(state, uri),
+        None,
+    )?;
+    let client_id = param(&form, "client_id")
+        .ok_or_else(|| oauth_error(OAuthErrorCode::InvalidRequest, "client_id is required"))?;
+    let client = resolve_client(state, client_id).await?;
+    let auth = authenticate_client(state, &client, &form).await?;
+    Ok(ClientRequest {
+        form,
+        proof,
+        client,
+        auth,
+    })
+}
+
 /// `POST /oauth/par` (checklist #151).
 async fn par(
     State(state): State<AppState>,
@@ -271,22 +308,11 @@ async fn par(
     headers: HeaderMap,
     body: Bytes,
 ) -> OResult<Response> {
-    let form = form(&body)?;
-    let proof = state.pds().oauth_dpop(
-        dpop_header(&headers),
-        method.as_str(),
-        &request_url(&state, &uri),
-        None,
-    )?;
-    let client_id = param(&form, "client_id")
-        .ok_or_else(|| oauth_error(OAuthErrorCode::InvalidRequest, "client_id is required"))?;
-    let client = resolve_client(&state, client_id).await?;
-    let client_key = authenticate_client(&state, &client, &form)
-        .await?
-        .map(|(key, _)| key);
+    let req = client_request(&state, &method, &uri, &headers, &body).await?;
+    let client_key = req.auth.map(|(key, _)| key);
     let pushed = state
         .pds()
-        .oauth_par(&client, client_key, &form, &proof)
+        .oauth_par(&req.client, client_key, &req.form, &req.proof)
         .await?;
     Ok(no_store(
         json!({"request_uri": pushed.request_uri, "expires_in": pushed.expires_in}),
@@ -437,29 +463,21 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> OResult<Response> {
-    let form = form(&body)?;
-    let proof = state.pds().oauth_dpop(
-        dpop_header(&headers),
-        method.as_str(),
-        &request_url(&state, &uri),
-        None,
-    )?;
-    let client_id = param(&form, "client_id")
-        .ok_or_else(|| oauth_error(OAuthErrorCode::InvalidRequest, "client_id is required"))?;
-    let client = resolve_client(&state, client_id).await?;
-    let (client_key, client_jwks) = match authenticate_client(&state, &client, &form).await? {
+    let req = client_request(&state, &method, &uri, &headers, &body).await?;
+    let (client_key, client_jwks) = match req.auth {
         Some((key, jwks)) => (Some(key), Some(jwks)),
         None => (None, None),
     };
-    let grant = match param(&form, "grant_type") {
+    let form = &req.form;
+    let grant = match param(form, "grant_type") {
         Some("authorization_code") => TokenGrant::Code {
-            code: param(&form, "code")
+            code: param(form, "code")
                 .ok_or_else(|| oauth_error(OAuthErrorCode::InvalidRequest, "code is required"))?,
-            redirect_uri: param(&form, "redirect_uri"),
-            code_verifier: param(&form, "code_verifier"),
+            redirect_uri: param(form, "redirect_uri"),
+            code_verifier: param(form, "code_verifier"),
         },
         Some("refresh_token") => TokenGrant::Refresh {
-            refresh_token: param(&form, "refresh_token").ok_or_else(|| {
+            refresh_token: param(form, "refresh_token").ok_or_else(|| {
                 oauth_error(OAuthErrorCode::InvalidRequest, "refresh_token is required")
             })?,
         },
@@ -472,7 +490,13 @@ async fn token(
     };
     let tokens = state
         .pds()
-        .oauth_token(&client, client_key, client_jwks.as_ref(), grant, &proof)
+        .oauth_token(
+            &req.client,
+            client_key,
+            client_jwks.as_ref(),
+            grant,
+            &req.proof,
+        )
         .await?;
     let body = serde_json::to_value(&tokens).unwrap_or_default();
     Ok(no_store(body, StatusCode::OK))
