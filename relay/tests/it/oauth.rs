@@ -1010,3 +1010,55 @@ async fn checklist_129_oauth_sign_in_asks_for_the_emailed_code() {
     let params = redirect_params(&ok);
     assert_eq!(get_param(&params, "state"), "st-2fa");
 }
+
+/// Writes with an OAuth token count against the account's repository write budget, as
+/// session tokens' do (checklist #178): 10 points, 3 creates fit, the fourth does not.
+#[tokio::test]
+async fn checklist_178_oauth_writes_count_against_the_account_budget() {
+    let relay = crate::rate_limits::relay_with(
+        "rate_limits.enabled = true\nrate_limits.repo_write = [\"10/1h\"]",
+    )
+    .await;
+    let alice = create_account(&relay, "alice.test").await;
+    let mut dpop = Dpop::new();
+    let tokens = sign_in(&relay, &mut dpop, "st-budget").await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let post = |i: u32| {
+        json!({
+            "repo": alice.did, "collection": "app.bsky.feed.post",
+            "record": {"$type": "app.bsky.feed.post", "text": format!("post {i}"), "createdAt": "2026-01-01T00:00:00.000Z"}
+        })
+    };
+    for i in 0..3 {
+        let r = xrpc(
+            &relay,
+            &mut dpop,
+            Method::POST,
+            "com.atproto.repo.createRecord",
+            &access,
+            Some(post(i)),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "write {i}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let r = xrpc(
+        &relay,
+        &mut dpop,
+        Method::POST,
+        "com.atproto.repo.createRecord",
+        &access,
+        Some(post(3)),
+    )
+    .await;
+    assert_eq!(
+        r.status.as_u16(),
+        429,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}

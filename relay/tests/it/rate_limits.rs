@@ -16,7 +16,7 @@ use crate::common::{Reply, Server, TestRelay, send, temp_dir};
 use crate::pds_flow::{create_account, get, ok, post};
 
 /// A relay whose config file is `toml` (plus the test settings as environment).
-async fn relay_with(toml: &str) -> TestRelay {
+pub(crate) async fn relay_with(toml: &str) -> TestRelay {
     let plc = Server::start(relay::plc_directory::router(Arc::new(
         relay::plc_directory::PlcDirectory::in_memory(),
     )))
