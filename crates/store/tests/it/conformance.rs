@@ -1,31 +1,13 @@
 //! Runs every case of `pds::ports::testsuite` on a fresh SQLite database, and checks the
 //! database-level settings the crate promises (WAL, foreign keys, reopen keeps data).
 
-use std::sync::Arc;
-
 use pds::ports::testsuite;
 use pds::ports::{AccountStore, EventStore};
 use store::SqliteStore;
 
-async fn fresh() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("pds.sqlite"))
-        .await
-        .expect("open");
-    (dir, store)
-}
-
 #[tokio::test]
 async fn port_conformance_suite() {
-    let cases = testsuite::cases::<SqliteStore>();
-    assert!(!cases.is_empty());
-    for case in &cases {
-        let (_dir, store) = fresh().await;
-        println!("port conformance: {}", case.name);
-        (case.run)(Arc::new(store.clone())).await;
-        store.close().await;
-    }
-    println!("pds::ports::testsuite on SQLite: {} cases", cases.len());
+    crate::run_suite("testsuite", testsuite::cases::<SqliteStore>()).await;
 }
 
 #[tokio::test]
