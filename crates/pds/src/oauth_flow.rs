@@ -206,6 +206,20 @@ pub struct TokenResponse {
     pub sub: String,
 }
 
+/// Seconds a refresh token and the whole session live for `client` (checklist #162): a public
+/// client's session ends two weeks after sign-in, whatever the refreshes; a confidential
+/// client's refresh tokens live 180 days each, its session at most twice that.
+fn session_lifetimes(client: &ClientMetadata) -> (i64, i64) {
+    if client.is_confidential() {
+        (
+            lifetimes::CONFIDENTIAL_REFRESH,
+            2 * lifetimes::CONFIDENTIAL_REFRESH,
+        )
+    } else {
+        (lifetimes::PUBLIC_SESSION, lifetimes::PUBLIC_SESSION)
+    }
+}
+
 fn now_secs() -> i64 {
     now_ms() / 1000
 }
@@ -574,14 +588,7 @@ impl Pds {
                     ));
                 }
                 let (refresh, refresh_digest) = token::new_refresh_token();
-                let (refresh_life, session_life) = if client.is_confidential() {
-                    (
-                        lifetimes::CONFIDENTIAL_REFRESH,
-                        2 * lifetimes::CONFIDENTIAL_REFRESH,
-                    )
-                } else {
-                    (lifetimes::PUBLIC_SESSION, lifetimes::PUBLIC_SESSION)
-                };
+                let (refresh_life, session_life) = session_lifetimes(client);
                 let session = OAuthSessionRow {
                     id: token::random_id(),
                     did: row.did.clone(),
@@ -640,11 +647,7 @@ impl Pds {
                     }
                 }
                 let (refresh, new_digest) = token::new_refresh_token();
-                let life = if client.is_confidential() {
-                    lifetimes::CONFIDENTIAL_REFRESH
-                } else {
-                    lifetimes::PUBLIC_SESSION
-                };
+                let (life, _) = session_lifetimes(client);
                 match self
                     .deps
                     .oauth
